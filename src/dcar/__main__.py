@@ -1,0 +1,3 @@
+from dcar.cli import main
+
+main()
