@@ -1,0 +1,3 @@
+"""`dcar embed` and `dcar eval`."""
+
+from dcar.cli.app import app  # noqa: F401
