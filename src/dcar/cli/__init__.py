@@ -12,6 +12,8 @@ from dcar.errors import DcarError
 # Each import registers its commands on `app` / `data_app`.
 from dcar.cli import commands_data  # noqa: F401,E402
 from dcar.cli import commands_retrieval  # noqa: F401,E402
+from dcar.cli import commands_world  # noqa: F401,E402
+from dcar.cli import commands_build  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,3 @@
+"""`dcar world` commands."""
+
+from dcar.cli.app import app, data_app  # noqa: F401

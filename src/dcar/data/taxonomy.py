@@ -1,0 +1,40 @@
+"""Taxonomy files: which meta-category each fine category (subcategory) belongs to.
+
+Format: a JSON object ``{"subcategory": "meta-category", ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dcar.data.records import write_json_atomic
+from dcar.errors import DataError
+
+
+def read_taxonomy(path: str | Path) -> dict[str, str]:
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: taxonomy file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a JSON taxonomy ({err})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: a taxonomy is a JSON object {{subcategory: meta-category}}")
+    for sub, meta in obj.items():
+        if not isinstance(meta, str) or not meta:
+            raise DataError(f"{path}: entry {sub!r}: meta-category must be a non-empty string")
+    return dict(obj)
+
+
+def write_taxonomy(taxonomy: dict[str, str], path: str | Path) -> None:
+    write_json_atomic(dict(sorted(taxonomy.items())), path)
+
+
+def siblings(taxonomy: dict[str, str]) -> dict[str, list[str]]:
+    """For each subcategory, the other subcategories of its meta-category."""
+    by_meta: dict[str, list[str]] = {}
+    for sub, meta in taxonomy.items():
+        by_meta.setdefault(meta, []).append(sub)
+    return {sub: [s for s in by_meta[meta] if s != sub] for sub, meta in taxonomy.items()}
