@@ -114,7 +114,7 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
     garbage.write_bytes(b"not a safetensors file at all")
     pickled = tmp_path / "pickled.pt"
     with open(pickled, "wb") as f:
-        pickle.dump({"visual.proj": _Evil()}, f)
+        pickle.dump({"visual.proj": _Evil()}, f, protocol=2)
     wrong_shape = tmp_path / "wide.safetensors"
     save_file(_state_dict(make_open_clip("dcar-test-wide")), str(wrong_shape))
     return {"garbage": garbage, "pickled": pickled, "wrong_shape": wrong_shape}

@@ -16,6 +16,7 @@ Specs:
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -117,6 +118,40 @@ def load_open_clip(rest: str, spec: str, device: torch.device) -> Backbone:
     return OpenClipBackbone(model, spec)
 
 
+# --------------------------------------------------------------------------- transformers
+def _read_json(path: Path, spec: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise _fail(spec, f"cannot read {path}: {one_line(err)}") from err
+
+
+def load_hf(rest: str, spec: str, device: torch.device) -> Backbone:
+    try:
+        from transformers import CLIPModel
+    except ImportError as err:
+        raise _fail(spec, "hf: models need transformers 5.x (pip install 'dcar[hf]')") from err
+    from dcar.backbone.hf_backbone import HFClipBackbone
+
+    folder = Path(rest).expanduser()
+    preprocess: dict = {}
+    if folder.is_dir():
+        config = _read_json(folder / "config.json", spec) if (folder / "config.json").is_file() else None
+        if config is None:
+            raise _fail(spec, f"no config.json in folder {folder}")
+        if config.get("model_type") != "clip":
+            raise _fail(spec, f"{folder} holds a {config.get('model_type')!r} model, not a CLIP model")
+        if (folder / "preprocessor_config.json").is_file():
+            preprocess = _read_json(folder / "preprocessor_config.json", spec)
+    elif rest.startswith((".", "/", "~")) or folder.exists():
+        raise _fail(spec, f"folder {folder} not found")
+    try:
+        model = CLIPModel.from_pretrained(str(folder) if folder.is_dir() else rest, dtype=torch.float32)
+    except Exception as err:  # library boundary: any failure becomes one clear line
+        raise _fail(spec, one_line(err)) from err
+    return HFClipBackbone(model.to(device), spec, preprocess)
+
+
 # --------------------------------------------------------------------------- builtin
 def builtin_names() -> list[str]:
     """Names usable as ``builtin:NAME`` (folders under BUILTIN_ROOT with an open_clip config)."""
@@ -139,6 +174,7 @@ def load_builtin(rest: str, spec: str, device: torch.device) -> Backbone:
 # --------------------------------------------------------------------------- registry
 LOADERS: dict[str, Loader] = {
     "open_clip": load_open_clip,
+    "hf": load_hf,
     "builtin": load_builtin,
 }
 
