@@ -77,3 +77,46 @@ def make_hf_clip(seed: int = 0):
 def images_for(size: int, n: int = 3, seed: int = 1) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, 3, size, size, generator=g)
+
+
+# ----------------------------------------------------------------------------- internals access
+class Internals:
+    """The library modules a test needs to look inside a backbone (blocks, embeddings, norms)."""
+
+    def __init__(self, backbone):
+        from dcar.backbone.hf_backbone import HFClipBackbone
+
+        if isinstance(backbone, HFClipBackbone):
+            m = backbone.model
+            self.text_blocks = list(m.text_model.encoder.layers)
+            self.image_blocks = list(m.vision_model.encoder.layers)
+            self.token_embedding = m.text_model.embeddings.token_embedding
+            self.text_positions = m.text_model.embeddings.position_embedding.weight
+            self.image_pre_norm = m.vision_model.pre_layrnorm
+        else:
+            text, vit = backbone._text, backbone._vit
+            self.text_blocks = list(text.transformer.resblocks)
+            self.image_blocks = list(vit.transformer.resblocks)
+            self.token_embedding = text.token_embedding
+            self.text_positions = text.positional_embedding
+            self.image_pre_norm = vit.ln_pre
+
+
+class BlockRecorder:
+    """Records each block's input and output (first positional argument / return value)."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+        self.inputs: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+        self._handles = []
+
+    def __enter__(self) -> "BlockRecorder":
+        for block in self.blocks:
+            self._handles.append(block.register_forward_pre_hook(lambda m, a: self.inputs.append(a[0].detach().clone())))
+            self._handles.append(block.register_forward_hook(lambda m, a, o: self.outputs.append(o.detach().clone())))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
