@@ -54,7 +54,7 @@ def _word_embeddings(backbone: Backbone, words: str, length: int) -> torch.Tenso
     if n_tokens < length:
         raise ValueError(f"init words {words!r} give {n_tokens} tokens, fewer than the {length} prompts")
     with torch.no_grad():
-        emb = backbone.token_embeddings(ids[None, 1 : 1 + length].to(backbone.device))[0]
+        emb = backbone.token_embeddings(ids[None, 1 : 1 + length])[0]
     return emb.detach().float().cpu().clone()
 
 

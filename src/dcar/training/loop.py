@@ -26,7 +26,8 @@ from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
 from dcar.training import checkpoint as ckpt
 from dcar.training.config import TrainConfig
-from dcar.training.data import ResolvedEntries, train_loader
+from dcar.data.records import Entry
+from dcar.training.data import train_loader
 from dcar.training.schedule import epoch_lr
 
 Validator = Callable[[RetrievalMethod], dict[str, Any]]
@@ -67,7 +68,7 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 
 def train(
     method: RetrievalMethod,
-    train_data: ResolvedEntries,
+    train_entries: list[Entry],
     validate: Validator | None,
     cfg: TrainConfig,
     run_dir: Path,
@@ -87,7 +88,7 @@ def train(
     method.to(device)
     if not method.trainable:
         raise DcarError(f"method {method.config.method} has no trainable parameters; use `dcar eval`")
-    method.prepare_training(train_data.entries, taxonomy)
+    method.prepare_training(train_entries, taxonomy)
     optimizer = make_optimizer(method, cfg)
     state = {"epoch": 0, "best_score": float("-inf"), "best_epoch": -1, "history": [], "skipped_images": 0}
     if resume and (run_dir / ckpt.STATE_JSON).exists():
@@ -107,7 +108,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-        loader = train_loader(train_data, method.image_transform(train=True), cfg.batch_size, cfg.seed * 1_000_003 + epoch, cfg.num_workers)
+        loader = train_loader(train_entries, method.image_transform(train=True), cfg.batch_size, cfg.seed * 1_000_003 + epoch, cfg.num_workers)
         losses, skipped = _run_epoch(method, optimizer, loader, cfg, device, epoch, console)
         state["skipped_images"] += skipped
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **losses}

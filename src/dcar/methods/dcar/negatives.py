@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import torch
 
 from dcar.data.records import Entry
-from dcar.negatives import NegativeGenerator
 
 
 @dataclass
@@ -39,6 +38,8 @@ class NegativeBank:
         reading: str,
         seed: int,
     ) -> "NegativeBank":
+        from dcar.negatives import NegativeGenerator
+
         strategy = "mixed" if swap and attribute else ("swap" if swap else "attribute")
         categories = sorted({e.category for e in entries})
         generator = NegativeGenerator(categories, taxonomy=taxonomy, k=k, strategy=strategy, seed=seed)
