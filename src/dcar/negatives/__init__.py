@@ -8,9 +8,11 @@ from dcar.negatives.generator import (
     keeps_category,
     normalize,
 )
+from dcar.negatives.factory import make_generator
 from dcar.negatives.mentions import display_name, mentions, replace_mentions
 from dcar.negatives.repair import RepairCounts, repair_negatives
 from dcar.negatives.siblings import EmbeddingRanker, LexicalRanker, lexical_similarity
+from dcar.negatives.stats import NegativeStats
 
 __all__ = [
     "DEFAULT_LEXICON",
@@ -20,10 +22,12 @@ __all__ = [
     "LexicalRanker",
     "NegativeCaption",
     "NegativeGenerator",
+    "NegativeStats",
     "RepairCounts",
     "display_name",
     "keeps_category",
     "lexical_similarity",
+    "make_generator",
     "mentions",
     "normalize",
     "repair_negatives",

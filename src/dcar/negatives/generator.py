@@ -16,7 +16,7 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Literal
+from typing import Callable, Iterable, Iterator, Literal
 
 from dcar.negatives.attributes import AttributeLexicon
 from dcar.negatives.mentions import display_name, indefinite_article, mention_pattern, replace_mentions
@@ -63,6 +63,8 @@ class NegativeGenerator:
     similarity); swaps beyond the taxonomy siblings are drawn from its top ``pool_size``.
     ``strategy``: ``swap``, ``attribute`` or ``mixed`` (ceil(k/2) swaps, the rest attributes);
     when one kind runs out the other fills in, so fewer than ``k`` come back only when both do.
+    ``fits(text)``: the text encoder's length check; when the positive fits, negatives that do not
+    are skipped (truncation could cut the very words that make them negative).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class NegativeGenerator:
         seed: int = 0,
         pool_size: int = 10,
         lexicon: AttributeLexicon | None = None,
+        fits: Callable[[str], bool] | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
@@ -85,6 +88,7 @@ class NegativeGenerator:
         self.sibling_fn = sibling_fn or LexicalRanker(self.categories)
         self.k, self.strategy, self.seed, self.pool_size = k, strategy, seed, pool_size
         self.lexicon = lexicon or AttributeLexicon()
+        self.fits = fits
         self._by_meta: dict[str, list[str]] = {}
         for c in self.categories:
             if c in self.taxonomy:
@@ -100,8 +104,9 @@ class NegativeGenerator:
         rng = stable_rng(self.seed, category, caption, key)
         taken = {normalize(caption)} | {normalize(t) for t in exclude}
         n_swap = {"swap": k, "attribute": 0, "mixed": math.ceil(k / 2)}[self.strategy]
-        swaps = self._unique(self._swaps(caption, category, rng), taken)
-        attributes = self._unique(self._attributes(caption, category, rng), taken)
+        fits = self.fits if self.fits is not None and self.fits(caption) else None
+        swaps = self._unique(self._swaps(caption, category, rng), taken, fits)
+        attributes = self._unique(self._attributes(caption, category, rng), taken, fits)
         first, second = (swaps, attributes) if n_swap else (attributes, swaps)
         n_first = n_swap if n_swap else k
         out = _take(first, n_first)
@@ -143,11 +148,14 @@ class NegativeGenerator:
             yield NegativeCaption(text, "attribute", attribute=slot.kind)
 
     @staticmethod
-    def _unique(items: Iterator[NegativeCaption], taken: set[str]) -> Iterator[NegativeCaption]:
-        """Drop items whose text is already taken; ``taken`` is shared, so both kinds stay distinct."""
+    def _unique(
+        items: Iterator[NegativeCaption], taken: set[str], fits: Callable[[str], bool] | None
+    ) -> Iterator[NegativeCaption]:
+        """Drop items whose text is already taken (``taken`` is shared, so both kinds stay
+        distinct) or, with ``fits``, too long for the text encoder."""
         for item in items:
             norm = normalize(item.text)
-            if norm not in taken:
+            if norm not in taken and (fits is None or fits(item.text)):
                 taken.add(norm)
                 yield item
 

@@ -10,16 +10,16 @@ from pathlib import Path
 from PIL import Image
 
 from dcar.data.build.errors import PermanentError
+from dcar.data.images import UnreadableImage, load_image
 
 
 def open_rgb(path: str | Path) -> Image.Image:
-    """The decoded RGB image; an unreadable file is a :class:`PermanentError` (skip the image)."""
+    """The upright RGB image (any mode, EXIF orientation applied); an unreadable file is a
+    :class:`PermanentError`: that image is skipped and reported."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise PermanentError(f"{path}: unreadable image ({err})") from None
+        return load_image(path)
+    except UnreadableImage as err:
+        raise PermanentError(str(err)) from None
 
 
 @lru_cache(maxsize=32)  # the same image goes out once per question: encode it once

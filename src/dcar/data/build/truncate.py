@@ -1,34 +1,26 @@
 """Fitting captions into the text encoder's context (CLIP: 77 tokens with start and end).
 
 Captions are cut at a sentence boundary so the text the model sees is whole sentences; only a
-first sentence that alone is too long is cut at a word boundary. Token counts come from open_clip's
-``SimpleTokenizer`` (the BPE every CLIP backbone in this project uses).
+first sentence that alone is too long is cut at a word boundary. Token counts are those of
+``dcar data validate`` (open_clip's ``SimpleTokenizer``, the BPE every CLIP backbone here uses), so
+a built file never shows over-length captions there.
 """
 
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 
 from dcar.data.build.text import sentences
+from dcar.data.validate import token_count
 
 SPECIAL_TOKENS = 2  # start-of-text and end-of-text
-
-
-@lru_cache(maxsize=1)
-def _tokenizer():
-    from open_clip.tokenizer import SimpleTokenizer
-
-    return SimpleTokenizer()
-
-
 _LOCK = threading.Lock()
 
 
 def count_tokens(text: str) -> int:
     """BPE tokens of ``text`` without the start and end tokens."""
-    with _LOCK:  # the tokenizer's BPE cache is a plain dict
-        return len(_tokenizer().encode(text))
+    with _LOCK:  # the tokenizer's BPE cache is a plain dict shared by the worker threads
+        return token_count(text) - SPECIAL_TOKENS
 
 
 def fits(text: str, max_tokens: int = 77) -> bool:

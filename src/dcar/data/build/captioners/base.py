@@ -57,7 +57,16 @@ class Captioner(ABC):
         """Release resources (connections, models)."""
 
 
-Factory = Callable[[str, str], Captioner]  # (full spec, the part after the prefix)
+@dataclass(frozen=True)
+class CaptionerOptions:
+    """Settings a captioner may use (each uses those that apply to it)."""
+
+    timeout: float = 120.0  # seconds per HTTP request
+    max_new_tokens: int = 160  # answer length limit
+    device: str | None = None  # local models: default cuda when available, else cpu
+
+
+Factory = Callable[[str, str, CaptionerOptions], Captioner]  # (full spec, text after the prefix, options)
 _REGISTRY: dict[str, Factory] = {}
 
 
@@ -76,7 +85,7 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_captioner(spec: str) -> Captioner:
+def load_captioner(spec: str, options: CaptionerOptions | None = None) -> Captioner:
     """The captioner for ``spec``; a clear one-line error for an unknown prefix."""
     _import_builtins()
     prefix, sep, rest = spec.partition(":")
@@ -84,7 +93,7 @@ def load_captioner(spec: str) -> Captioner:
         raise DcarError(
             f"captioner spec {spec!r}: expected PREFIX:..., PREFIX one of {', '.join(sorted(_REGISTRY))}"
         )
-    return _REGISTRY[prefix](spec, rest)
+    return _REGISTRY[prefix](spec, rest, options or CaptionerOptions())
 
 
 def _import_builtins() -> None:

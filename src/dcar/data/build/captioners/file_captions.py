@@ -11,7 +11,7 @@ import csv
 import json
 from pathlib import Path
 
-from dcar.data.build.captioners.base import CaptionItem, Captioner, register
+from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
 from dcar.data.build.errors import PermanentError
 from dcar.errors import DataError
 
@@ -24,7 +24,7 @@ class FileCaptioner(Captioner):
     can_verify = False
     needs_image = False
 
-    def __init__(self, spec: str, rest: str) -> None:
+    def __init__(self, spec: str, rest: str, options: CaptionerOptions | None = None) -> None:
         super().__init__(spec)
         self.path = Path(rest) if rest else None
         self.table = read_caption_table(self.path) if self.path else None

@@ -17,20 +17,21 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from dcar.data.build.captioners.base import CaptionItem, Captioner, register
+from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
 from dcar.data.build.errors import FatalCaptionerError, PermanentError
 from dcar.data.build.images import open_rgb
 
 
 @register("hf")
 class HFCaptioner(Captioner):
-    def __init__(self, spec: str, rest: str, device: str | None = None, max_new_tokens: int = 96) -> None:
+    def __init__(self, spec: str, rest: str, options: CaptionerOptions | None = None) -> None:
         super().__init__(spec)
+        options = options or CaptionerOptions()
         if not rest:
             raise FatalCaptionerError("hf: needs a model directory (hf:PATH)")
         self.path = Path(rest).expanduser()
-        self.device = device
-        self.max_new_tokens = max_new_tokens
+        self.device = options.device
+        self.max_new_tokens = options.max_new_tokens
         self._lock = threading.Lock()
         self._loaded: tuple[object, object, bool] | None = None
 

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from dcar.data.build.captioners.base import CaptionItem, Captioner, register
+from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
 from dcar.data.build.errors import FatalCaptionerError, PermanentError, TransientError
 from dcar.data.build.images import jpeg_data_url
 
@@ -75,15 +75,16 @@ class OpenAIChatCaptioner(Captioner):
         self,
         spec: str,
         rest: str,
-        timeout: float = 120.0,
-        max_new_tokens: int = 160,
+        options: CaptionerOptions | None = None,
         temperature: float = 0.0,
         max_side: int = 1024,
         api_key: str | None = None,
     ) -> None:
         super().__init__(spec)
+        options = options or CaptionerOptions()
         self.model, self.base_url = parse_spec(rest)
-        self.timeout, self.max_new_tokens, self.temperature, self.max_side = timeout, max_new_tokens, temperature, max_side
+        self.timeout, self.max_new_tokens = options.timeout, options.max_new_tokens
+        self.temperature, self.max_side = temperature, max_side
         self.api_key = api_key or os.environ.get("DCAR_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self.requests = 0  # HTTP requests sent (for the report)
         self._count_lock = threading.Lock()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from dcar.data.build.captioners.base import CaptionItem, Captioner, register
+from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
 from dcar.data.build.prompts import fill
 from dcar.errors import DcarError
 
@@ -32,7 +32,7 @@ class TemplateCaptioner(Captioner):
     cacheable = False
     can_verify = False
 
-    def __init__(self, spec: str, rest: str) -> None:
+    def __init__(self, spec: str, rest: str, options: CaptionerOptions | None = None) -> None:
         super().__init__(spec)
         self.templates = _read_templates(Path(rest)) if rest else DEFAULT_TEMPLATES
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Reply, image_hash
+from chat_server import Reply, image_hash
 
 from dcar.data.build import AnswerCache, BuildOptions, CaptionBuilder, RetryPolicy, Verifier, load_captioner
-from dcar.data.build.captioners.openai_chat import OpenAIChatCaptioner
+from dcar.data.build.captioners.base import CaptionerOptions
 from dcar.data.build.errors import FatalCaptionerError
 from dcar.data.build.prompts import DEFAULT_PROMPTS
 
@@ -16,7 +16,7 @@ FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 
 
 def make_builder(server, tmp_path, sleeps=None, verifier=None, workers=3, timeout=5.0, **options):
-    captioner = OpenAIChatCaptioner(server.spec(), server.spec().split(":", 1)[1], timeout=timeout)
+    captioner = load_captioner(server.spec(), CaptionerOptions(timeout=timeout))
     sleep = (lambda s: sleeps.append(s)) if sleeps is not None else (lambda s: None)
     opts = BuildOptions(workers=workers, retry=options.pop("retry", FAST), progress=False, **options)
     return CaptionBuilder(captioner, opts, AnswerCache(tmp_path / "cache.jsonl"), verifier=verifier, sleep=sleep)
