@@ -95,3 +95,39 @@ def test_training_steps_lower_the_loss_and_touch_only_trainable_weights(name, ti
     for n, p in method.backbone.named_parameters():
         if n in frozen_before:
             assert torch.equal(p, frozen_before[n]), n
+
+
+@pytest.mark.parametrize("reading", ["A", "B"])
+def test_dcar_negatives_and_category_flags_follow_the_reading(reading, tiny_backbone, labelled_set):
+    entries, taxonomy = labelled_set
+    method = build_method("dcar", tiny_backbone, {"reading": reading})
+    method.prepare_training(entries, taxonomy)
+    batch = method.negatives.for_batch(entries[:4])
+    assert batch.same_category.shape == (4, 4)
+    assert len(batch.texts) == int((batch.same_category >= 0).sum()) > 0
+    for text, owner, slot in zip(batch.texts, batch.owner.tolist(), batch.slot.tolist()):
+        entry = entries[owner]
+        assert text != entry.caption
+        keeps_sub = entry.category in text
+        flag = bool(batch.same_category[owner, slot])
+        if reading == "A":
+            assert flag == keeps_sub
+        else:  # swaps go to same-meta siblings first, attribute changes keep the category
+            named = [c for c in taxonomy if c in text]
+            assert flag == (taxonomy[named[0]] == taxonomy[entry.category])
+
+
+def test_dcar_token_weights_change_training_features(tiny_backbone, labelled_set):
+    entries, taxonomy = labelled_set
+    torch.manual_seed(0)
+    with_dtr = build_method("dcar", tiny_backbone, {"lam": 0.0, "gamma": 1.0})
+    torch.manual_seed(0)
+    without = build_method("dcar", tiny_backbone, {"lam": 0.0, "dtr": False})
+    batch = _batch(with_dtr, entries[:4])
+    a = with_dtr.training_losses(batch)["loss"]
+    b = without.training_losses(batch)["loss"]
+    assert not torch.isclose(a, b)
+    # gamma = 0 gives unit weights: identical to no DTR
+    torch.manual_seed(0)
+    unit = build_method("dcar", tiny_backbone, {"lam": 0.0, "gamma": 0.0})
+    assert torch.isclose(unit.training_losses(batch)["loss"], b)

@@ -25,9 +25,17 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_encoder(model: str, device: str):
-    """The encoder to evaluate. Zero-shot today; trained methods will plug in here (a checkpoint
-    folder resolving to their own RetrievalEncoder over the same backbone)."""
+def load_encoder(model: str | None, device: str, checkpoint: Path | None = None):
+    """The encoder to evaluate: a trained run (``--checkpoint RUN_DIR``) or the zero-shot model."""
+    if checkpoint is not None:
+        from dcar.methods.encoder import MethodEncoder
+        from dcar.training.checkpoint import load_method, read_run
+
+        if model is not None and model != read_run(checkpoint)["backbone"]:
+            raise DcarError(f"{checkpoint} was trained on {read_run(checkpoint)['backbone']}, not {model}: drop --model")
+        return MethodEncoder(load_method(checkpoint, device=device))
+    if model is None:
+        raise DcarError("give --model SPEC (zero-shot) or --checkpoint RUN_DIR (a trained method)")
     from dcar.backbone import load_backbone
     from dcar.evaluation.encoders import ZeroShotEncoder
 
@@ -96,7 +104,8 @@ def embed_command(
 
 @app.command("eval")
 def eval_command(
-    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder to evaluate."),
     fdrd: List[Path] = typer.Option(..., "--fdrd", help="Test set (FDRD JSON, CSV, JSONL); repeat for several."),
     images: List[Path] = typer.Option(..., "--images", help="Image root of each --fdrd, in the same order."),
     out: Path = typer.Option(..., "--out", help="Results JSON (written atomically)."),
@@ -116,7 +125,7 @@ def eval_command(
         raise DcarError(f"{len(fdrd)} --fdrd but {len(images)} --images: give one image root per test set")
     names = _unique_names([p.stem for p in fdrd])
     datasets = [load_eval_dataset(f, root, name) for f, root, name in zip(fdrd, images, names)]
-    encoder = load_encoder(model, device or default_device())
+    encoder = load_encoder(model, device or default_device(), checkpoint)
     err = Console(stderr=True)
     skips: list[str] = []
 

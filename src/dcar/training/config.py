@@ -17,7 +17,7 @@ class TrainConfig:
     warmup_lr: float = 1e-5
     seed: int = 0
     num_workers: int = 1
-    device: str = "cpu"
+    device: str | None = None  # None: cuda when present, else cpu
     amp: bool = True  # autocast (bf16) on CUDA only; CPU runs in fp32
     select_metric: str = "mean_r1"  # best-on-val: mean of i2t and t2i R@1
     eval_batch_size: int = 128

@@ -84,7 +84,7 @@ def train(
     """
     console = console or Console(stderr=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.device)
+    device = torch.device(cfg.device or "cpu")
     method.to(device)
     if not method.trainable:
         raise DcarError(f"method {method.config.method} has no trainable parameters; use `dcar eval`")

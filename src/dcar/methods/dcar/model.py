@@ -102,11 +102,13 @@ class Dcar(RetrievalMethod):
             NegativeBank.build(
                 entries,
                 taxonomy,
+                self.backbone,
                 k=cfg.negatives_k,
                 swap=cfg.swap_negatives,
                 attribute=cfg.attribute_negatives,
                 reading=cfg.reading,
                 seed=cfg.seed,
+                prompt_length=self.text_prompt_length,
             )
             if wants_negatives
             else None

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
+from dcar.backbone.base import Backbone
 from dcar.data.records import Entry
+from dcar.data.validate import token_count
 
 
 @dataclass
@@ -32,22 +34,34 @@ class NegativeBank:
         cls,
         entries: list[Entry],
         taxonomy: dict[str, str] | None,
+        backbone: Backbone,
         k: int,
         swap: bool,
         attribute: bool,
         reading: str,
         seed: int,
+        prompt_length: int = 0,
     ) -> "NegativeBank":
-        from dcar.negatives import NegativeGenerator
+        from dcar.negatives.factory import make_generator
 
         strategy = "mixed" if swap and attribute else ("swap" if swap else "attribute")
         categories = sorted({e.category for e in entries})
-        generator = NegativeGenerator(categories, taxonomy=taxonomy, k=k, strategy=strategy, seed=seed)
+        room = backbone.info.context_length - prompt_length  # token_count includes start and end
+        generator = make_generator(
+            categories,
+            k=k,
+            strategy=strategy,
+            taxonomy=taxonomy,
+            # Without a taxonomy, hard siblings are the nearest class names for the frozen text encoder.
+            model=None if taxonomy else backbone,
+            seed=seed,
+            fits=lambda text: token_count(text) <= room,
+        )
         meta = taxonomy or {}
         by_key: dict[str, list[tuple[str, bool]]] = {}
         for entry in entries:
             out = []
-            for neg in generator.generate(entry.caption, entry.category):
+            for neg in generator.generate(entry.caption, entry.category, key=entry.key):
                 neg_category = neg.swapped_to if neg.kind == "swap" and neg.swapped_to else entry.category
                 if reading == "A":
                     same = neg_category == entry.category

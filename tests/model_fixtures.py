@@ -1,5 +1,5 @@
-"""Method test fixtures: a tiny random-weight backbone saved in open_clip's local-dir format and
-a small labelled image set with captions and a taxonomy."""
+"""Fixtures for tests that need a model: a tiny random-weight backbone saved in open_clip's local-dir
+format, and a small labelled image set with captions and a taxonomy (loaded by tests/conftest.py)."""
 
 from __future__ import annotations
 
