@@ -170,3 +170,13 @@ def test_register_loader_adds_a_source(monkeypatch):
     backbone = load_backbone("mine:whatever:x", device="cpu")
     assert seen["args"] == ("whatever:x", "mine:whatever:x", torch.device("cpu"))
     assert backbone.spec == "mine:whatever:x"
+
+
+def test_openai_tag_on_gelu_arch_warns_with_the_quickgelu_spec():
+    """Checked without downloading: the warning is issued before open_clip fetches the weights."""
+    with pytest.warns(UserWarning, match="open_clip:ViT-B-32-quickgelu:openai"):
+        registry._warn_quickgelu("open_clip:ViT-B-32:openai", "ViT-B-32", "openai")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*QuickGELU.*")
+        registry._warn_quickgelu("open_clip:ViT-B-32-quickgelu:openai", "ViT-B-32-quickgelu", "openai")
+        registry._warn_quickgelu("open_clip:ViT-B-32:laion2b_s34b_b79k", "ViT-B-32", "laion2b_s34b_b79k")

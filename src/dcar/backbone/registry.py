@@ -57,18 +57,21 @@ def _warn_quickgelu(spec: str, arch: str, pretrained: str | None) -> None:
     if (open_clip.get_model_config(arch) or {}).get("quick_gelu", False):
         return
     tag_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
-    looks_openai = tag_cfg.get("quick_gelu", False) if tag_cfg else "openai" in Path(pretrained).name.lower()
-    if looks_openai:
-        fixed = f"{arch}-quickgelu"
-        hint = f"use 'open_clip:{fixed}:{pretrained}'" if fixed in open_clip.list_models() else (
-            "use a -quickgelu architecture"
-        )
-        warnings.warn(
-            f"{spec}: these look like OpenAI CLIP weights (trained with QuickGELU) but {arch} uses GELU, "
-            f"which degrades features; {hint}",
-            UserWarning,
-            stacklevel=4,
-        )
+    if tag_cfg:
+        if not tag_cfg.get("quick_gelu", False):
+            return
+        why = f"tag {pretrained!r} was trained with QuickGELU"
+    elif "openai" in Path(pretrained).name.lower():
+        why = "the file name says OpenAI CLIP weights, which were trained with QuickGELU"
+    else:
+        return
+    fixed = f"{arch}-quickgelu"
+    hint = f"use 'open_clip:{fixed}:{pretrained}'" if fixed in open_clip.list_models() else "use a -quickgelu architecture"
+    warnings.warn(
+        f"{spec}: {why} but {arch} uses GELU, which silently degrades features; {hint}",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def _create_open_clip(spec: str, name: str, pretrained: str | None, device: torch.device):
