@@ -72,6 +72,9 @@ class HFClipBackbone(Backbone):
     def tokenize(self, texts: list[str], prompt_length: int = 0) -> torch.Tensor:
         return tokenize(texts, self.info.context_length, prompt_length)
 
+    def token_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.text_model.embeddings.token_embedding(ids.to(self.device))
+
     def encode_text(
         self,
         ids: torch.Tensor,

@@ -93,6 +93,9 @@ class OpenClipBackbone(Backbone):
     def tokenize(self, texts: list[str], prompt_length: int = 0) -> torch.Tensor:
         return tokenize(texts, self.info.context_length, prompt_length)
 
+    def token_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._text.token_embedding(ids.to(self.device))
+
     def _text_mask(self, length: int) -> torch.Tensor | None:
         mask = getattr(self._text, "attn_mask", None)
         return None if mask is None else mask[:length, :length]
