@@ -182,6 +182,19 @@ def test_changed_prompt_is_not_served_from_cache(chat_server, flower_entries, tm
     assert len(chat_server.requests) - before == 2
 
 
+def test_prompts_may_name_the_class_and_bad_prompts_fail_early(chat_server, flower_entries, tmp_path):
+    from dcar.errors import DcarError
+
+    builder = make_builder(chat_server, tmp_path, prompts=("This is {a} {class}. Describe its petals.",))
+    out, _ = builder.build(flower_entries[:2])
+    assert sorted(r.question for r in chat_server.requests) == [
+        "This is a sunflower. Describe its petals.", "This is a tiger lily. Describe its petals."
+    ]
+    with pytest.raises(DcarError, match="prompt"):
+        make_builder(chat_server, tmp_path, prompts=("Describe the {colour}.",)).build(flower_entries[:1])
+    assert len(chat_server.requests) == 2
+
+
 def test_verifier_rejects_and_is_cached(chat_server, flower_entries, tmp_path):
     rejected = image_hash(flower_entries[2].image)
 

@@ -11,8 +11,16 @@ from dcar.negatives.mentions import mention_pattern
 CAPTION = "A large orange flower with two white petals on the left, in front of a blurred background."
 
 
-def _kind_of(value: str) -> str:
-    return next(k for k, groups in DEFAULT_LEXICON.items() for g in groups if value in g)
+def _senses(value: str) -> list[tuple[str, list[str], list[str]]]:
+    """(kind, group values, the value's synonyms) for every group listing ``value``."""
+    out = []
+    for kind, groups in DEFAULT_LEXICON.items():
+        for group in groups:
+            senses = [sense.split("|") for sense in group]
+            for sense in senses:
+                if value in sense:
+                    out.append((kind, [v for s in senses for v in s], sense))
+    return out
 
 
 def test_slots_found_by_kind():
@@ -28,9 +36,8 @@ def test_each_change_swaps_one_value_for_another_of_its_group():
     changes = lex.perturb(CAPTION, random.Random(0), limit=30)
     assert len(changes) == 30 and len({c[0] for c in changes}) == 30
     for text, slot, new in changes:
-        assert new != slot.value and _kind_of(new) == slot.kind
-        group = next(g for g in DEFAULT_LEXICON[slot.kind] if slot.value in g)
-        assert new in group
+        kind, group, synonyms = _senses(slot.value)[0]
+        assert kind == slot.kind and new in group and new not in synonyms  # another meaning, same kind
         # the rest of the caption is untouched, except "A"/"An" before the changed word
         suffix = CAPTION[slot.end :]
         assert text.endswith(suffix)
@@ -46,6 +53,16 @@ def test_first_changes_touch_different_phrases_and_avoid_values_already_present(
     assert "white" not in {new for _, slot, new in changes if slot.value == "orange"}
 
 
+def test_synonyms_never_replace_each_other():
+    lex = AttributeLexicon()
+    (slot,) = lex.slots("a large flower")
+    assert "big" not in slot.alternatives and "huge" not in slot.alternatives and "small" in slot.alternatives
+    (slot,) = lex.slots("a golden centre", protected=[(9, 15)])
+    assert "yellow" not in slot.alternatives and "red" in slot.alternatives
+    texts = {t for t, _, _ in lex.perturb("A single red rose.", random.Random(0), limit=50)}
+    assert texts and not any(w in t for t in texts for w in ("crimson", "scarlet", "maroon"))
+
+
 def test_article_follows_the_new_word():
     lex = AttributeLexicon({"colour": [["orange", "red"]]})
     (text, _, _), = lex.perturb("An orange bloom.", random.Random(0))
@@ -59,6 +76,11 @@ def test_class_name_words_are_protected():
     protected = [m.span("name") for m in mention_pattern("giant_white_arum_lily").finditer(caption)]
     slots = AttributeLexicon().slots(caption, protected)
     assert [(s.value, s.start) for s in slots] == [("white", caption.rindex("white"))]
+
+
+def test_idioms_are_not_attributes():
+    slots = AttributeLexicon().slots("Purple flowers standing out against the sky, a cat standing on the left.")
+    assert [(s.value, s.start) for s in slots] == [("purple", 0), ("standing", 51), ("left", 67)]
 
 
 def test_no_attributes_means_no_changes():

@@ -15,35 +15,30 @@ from typing import Iterable
 
 from dcar.negatives.mentions import indefinite_article
 
-# kind -> groups; values of one group replace each other. Multi-word values are matched whole.
+# kind -> groups. Values of one group replace each other; "a|b" are synonyms, which never
+# replace each other ("large" -> "big" would be no negative at all). Multi-word values match whole.
 DEFAULT_LEXICON: dict[str, list[list[str]]] = {
     "colour": [
-        [
-            "red", "orange", "yellow", "green", "blue", "purple", "pink", "white", "black",
-            "brown", "grey", "violet", "magenta", "crimson", "lavender", "golden", "silver",
-            "beige", "maroon", "turquoise", "scarlet",
-        ],
+        ["red|crimson|scarlet|maroon", "orange", "yellow|golden", "green", "blue|turquoise",
+         "purple|violet|lavender|magenta", "pink", "white", "black", "brown|beige", "grey|silver"],
     ],
     "count": [
-        ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "several", "many",
-         "numerous", "multiple"],
-        ["single", "lone", "solitary"],
+        ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "several|many|numerous|multiple"],
     ],
     "size": [
-        ["small", "large", "big", "tiny", "huge", "little", "enormous", "massive"],
+        ["small|tiny|little", "large|big|huge|enormous|massive"],
         ["tall", "short"],
-        ["long", "brief"],
+        ["long", "short"],
         ["wide", "narrow"],
         ["thin", "thick"],
     ],
     "material": [
-        ["wooden", "metal", "metallic", "plastic", "glass", "stone", "ceramic", "marble", "brick",
-         "concrete", "leather", "wicker", "paper", "fabric"],
+        ["wooden", "metal|metallic", "plastic", "glass", "stone", "ceramic", "marble", "brick", "concrete",
+         "leather", "wicker", "paper", "fabric"],
     ],
     "pattern": [
-        ["striped", "spotted", "speckled", "checkered", "plain", "mottled", "dotted", "streaked",
-         "solid"],
-        ["stripes", "spots", "speckles", "dots", "streaks", "checks"],
+        ["striped", "spotted|dotted|speckled", "checkered", "plain|solid", "mottled", "streaked"],
+        ["stripes", "spots|dots|speckles", "streaks", "checks"],
     ],
     "position": [
         ["left", "right"],
@@ -53,17 +48,23 @@ DEFAULT_LEXICON: dict[str, list[list[str]]] = {
         ["upper", "lower"],
         ["inside", "outside"],
         ["in front of", "behind"],
-        ["center", "edge"],
-        ["centre", "corner"],
+        ["center|centre", "edge|corner"],
     ],
     "pose": [
-        ["standing", "sitting", "lying", "running", "walking", "flying", "swimming", "sleeping",
-         "perched", "crouching", "jumping"],
+        ["standing", "sitting", "lying", "running", "walking", "flying", "swimming", "sleeping", "perched",
+         "crouching", "jumping"],
         ["upright", "drooping"],
         ["open", "closed"],
         ["facing", "turned away from"],
     ],
 }
+
+
+# Fixed phrases whose lexicon words are not attributes ("standing out" is no pose).
+DEFAULT_IDIOMS: tuple[str, ...] = (
+    "stand out", "stands out", "standing out", "stood out", "right now", "all right", "right away",
+    "left over", "open air", "in the open", "lying ahead", "bottom line", "top notch",
+)
 
 
 @dataclass(frozen=True)
@@ -74,34 +75,42 @@ class AttributeSlot:
     end: int
     kind: str
     value: str  # lexicon spelling (lower case)
-    alternatives: tuple[str, ...]  # other values of the same group
+    alternatives: tuple[str, ...]  # values of the same group with another meaning
 
 
 class AttributeLexicon:
     """Whole-word lookup of attribute values and their same-kind alternatives."""
 
-    def __init__(self, lexicon: dict[str, list[list[str]]] | None = None) -> None:
+    def __init__(
+        self, lexicon: dict[str, list[list[str]]] | None = None, idioms: Iterable[str] = DEFAULT_IDIOMS
+    ) -> None:
         self.lexicon = lexicon or DEFAULT_LEXICON
+        idioms = list(idioms)
+        self._idioms = _phrases(idioms) if idioms else None
+        # value -> (kind, the values that may replace it); the first group wins for a value
+        # listed twice (``short``)
         self._group: dict[str, tuple[str, tuple[str, ...]]] = {}
         for kind, groups in self.lexicon.items():
             for group in groups:
-                for value in group:
-                    # first group wins for a value listed twice (e.g. ``short``)
-                    self._group.setdefault(value.lower(), (kind, tuple(v.lower() for v in group)))
-        values = sorted(self._group, key=len, reverse=True)  # longest first: "a few" before "few"
-        alternation = "|".join(r"\s+".join(map(re.escape, v.split())) for v in values)
-        self._pattern = re.compile(r"(?<![\w\-])(" + alternation + r")(?![\w\-])", re.IGNORECASE)
+                senses = [[v.strip().lower() for v in sense.split("|")] for sense in group]
+                for i, sense in enumerate(senses):
+                    others = tuple(v for j, other in enumerate(senses) if j != i for v in other)
+                    for value in sense:
+                        self._group.setdefault(value, (kind, others))
+        self._pattern = _phrases(self._group)
 
     def slots(self, text: str, protected: Iterable[tuple[int, int]] = ()) -> list[AttributeSlot]:
-        """Every attribute phrase in ``text`` outside the ``protected`` character spans."""
+        """Every attribute phrase in ``text`` outside the ``protected`` character spans and idioms."""
         blocked = list(protected)
+        if self._idioms is not None:
+            blocked += [m.span() for m in self._idioms.finditer(text)]
         found = []
         for m in self._pattern.finditer(text):
             if any(m.start() < end and start < m.end() for start, end in blocked):
                 continue
             value = " ".join(m.group(1).lower().split())
-            kind, group = self._group[value]
-            found.append(AttributeSlot(m.start(), m.end(), kind, value, tuple(v for v in group if v != value)))
+            kind, others = self._group[value]
+            found.append(AttributeSlot(m.start(), m.end(), kind, value, others))
         return found
 
     def perturb(
@@ -135,6 +144,13 @@ class AttributeLexicon:
                     seen.add(new_text)
                     out.append((new_text, slot, alt))
         return out
+
+
+def _phrases(phrases: Iterable[str]) -> re.Pattern[str]:
+    """Whole-word, case-insensitive match of any phrase (group 1), longest first, any spacing."""
+    ordered = sorted(phrases, key=len, reverse=True)  # "in front of" before anything shorter
+    alternation = "|".join(r"\s+".join(map(re.escape, p.split())) for p in ordered)
+    return re.compile(r"(?<![\w\-])(" + alternation + r")(?![\w\-])", re.IGNORECASE)
 
 
 def substitute(text: str, slot: AttributeSlot, value: str) -> str:

@@ -29,7 +29,9 @@ class TextEncoder(Protocol):
 
     def tokenize(self, texts: list[str], prompt_length: int = 0) -> torch.Tensor: ...
 
-    def encode_text(self, ids: torch.Tensor, prompts=None, token_weights=None, normalize: bool = False) -> torch.Tensor: ...
+    def encode_text(
+        self, ids: torch.Tensor, prompts=None, token_weights=None, normalize: bool = False
+    ) -> torch.Tensor: ...
 
 
 def _trigrams(name: str) -> set[str]:
@@ -82,7 +84,9 @@ class EmbeddingRanker:
 
     TEMPLATE = "a photo of a {}."
 
-    def __init__(self, categories: Sequence[str], encoder: TextEncoder, batch_size: int = 256, min_spread: float = 1e-4) -> None:
+    def __init__(
+        self, categories: Sequence[str], encoder: TextEncoder, batch_size: int = 256, min_spread: float = 1e-4
+    ) -> None:
         self.categories = list(dict.fromkeys(categories))
         self._index = {c: i for i, c in enumerate(self.categories)}
         self._lexical = LexicalRanker(self.categories)

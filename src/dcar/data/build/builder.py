@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dcar.data.build.cache import AnswerCache, cache_key, file_digest
 from dcar.data.build.captioners.base import CaptionItem, Captioner
 from dcar.data.build.errors import CaptionError, FatalCaptionerError, PermanentError
-from dcar.data.build.prompts import DEFAULT_PREFIX, DEFAULT_PROMPTS, compose
+from dcar.data.build.prompts import DEFAULT_PREFIX, DEFAULT_PROMPTS, compose, fill
 from dcar.data.build.retry import Retrier, RetryPolicy
 from dcar.data.build.text import clean_answer, reject_reason
 from dcar.data.build.truncate import truncate_caption
@@ -101,8 +101,14 @@ class CaptionBuilder:
     def build(self, entries: list[Entry]) -> tuple[list[Entry], BuildReport]:
         """Captioned copies of ``entries`` (input order, skipped ones left out) and the report."""
         start = time.monotonic()
+        self._stop.clear()
         report = BuildReport(images=len(entries), cache_bad_lines=self.cache.bad_lines if self.cache is not None else 0)
         questions = self.captioner.questions(tuple(self.options.prompts))
+        for q in questions:
+            try:
+                fill(q, "x", "y")  # a malformed prompt fails now, not once per image
+            except ValueError as err:
+                raise DcarError(f"prompt: {err}") from None
         results: dict[int, _Outcome] = {}
         consecutive = 0
         executor = ThreadPoolExecutor(max_workers=max(1, self.options.workers), thread_name_prefix="caption")
@@ -174,7 +180,8 @@ class CaptionBuilder:
             for question in questions:
                 if self._stop.is_set():
                     return replace(outcome, status="failed", reason="run stopped")
-                answer, status = self._answer(item, question, digest, outcome)
+                asked = fill(question, item.category, item.meta_category)  # {class}, {a}, {meta}
+                answer, status = self._answer(item, asked, digest, outcome)
                 if status == "ok":
                     answers.append(answer)
                 else:

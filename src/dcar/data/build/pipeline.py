@@ -12,6 +12,7 @@ from rich.console import Console
 from dcar.data.build.builder import BuildOptions, BuildReport, CaptionBuilder
 from dcar.data.build.cache import AnswerCache
 from dcar.data.build.captioners.base import CaptionerOptions, load_captioner
+from dcar.data.build.prompts import VERIFY_PROMPT
 from dcar.data.build.sources import load_build_input
 from dcar.data.build.truncate import fits
 from dcar.data.build.verify import Verifier
@@ -33,6 +34,7 @@ class BuildConfig:
     strategy: Strategy = "mixed"
     model: str | None = None  # backbone spec for hard siblings by text embedding
     verify: str | None = None
+    verify_prompt: str = VERIFY_PROMPT  # {caption}, {class}, {a}, {meta}
     cache: Path | None = None  # default: OUT.cache.jsonl
     seed: int = 0
     options: BuildOptions = field(default_factory=BuildOptions)
@@ -78,7 +80,7 @@ def build_dataset(cfg: BuildConfig, console: Console | None = None) -> DatasetRe
     taxonomy = _taxonomy(cfg, loaded.entries)
     entries = [_with_meta(e, taxonomy) for e in loaded.with_images()]
     captioner = load_captioner(cfg.captioner, cfg.captioner_options)
-    verifier = Verifier(load_captioner(cfg.verify, cfg.captioner_options)) if cfg.verify else None
+    verifier = Verifier(load_captioner(cfg.verify, cfg.captioner_options), cfg.verify_prompt) if cfg.verify else None
     cache = AnswerCache(cfg.cache_path) if captioner.cacheable or verifier else None
     try:
         built, report = CaptionBuilder(captioner, cfg.options, cache, verifier, console=console).build(entries)

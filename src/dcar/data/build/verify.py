@@ -27,7 +27,10 @@ class Verifier:
     def __init__(self, captioner: Captioner, question: str = VERIFY_PROMPT) -> None:
         if not captioner.can_verify:
             raise DcarError(f"--verify {captioner.spec}: this captioner cannot answer questions about images")
-        fill(question, "x", caption="y")  # a malformed template fails now, not per image
+        try:
+            fill(question, "x", caption="y")  # a malformed template fails now, not per image
+        except ValueError as err:
+            raise DcarError(f"verification prompt: {err}") from None
         self.captioner = captioner
         self.question = question
 

@@ -45,10 +45,12 @@ class HFCaptioner(Captioner):
                 raise FatalCaptionerError(f"{self.path}: not a model directory")
             try:
                 import torch
-                from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, VisionEncoderDecoderModel
+                from transformers import (AutoConfig, AutoModelForImageTextToText, AutoProcessor,
+                                          VisionEncoderDecoderModel)
 
                 config = AutoConfig.from_pretrained(self.path)
-                cls = VisionEncoderDecoderModel if config.model_type == "vision-encoder-decoder" else AutoModelForImageTextToText
+                encoder_decoder = config.model_type == "vision-encoder-decoder"
+                cls = VisionEncoderDecoderModel if encoder_decoder else AutoModelForImageTextToText
                 model = cls.from_pretrained(self.path).eval()
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
                 model.to(device)

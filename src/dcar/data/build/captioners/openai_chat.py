@@ -126,9 +126,11 @@ class OpenAIChatCaptioner(Captioner):
         except urllib.error.HTTPError as err:
             detail = _error_detail(err)
             if err.code in RETRYABLE_STATUS:
-                raise TransientError(f"HTTP {err.code}{detail}", parse_retry_after(err.headers.get("Retry-After"))) from None
+                wait = parse_retry_after(err.headers.get("Retry-After"))
+                raise TransientError(f"HTTP {err.code}{detail}", wait) from None
             if err.code in FATAL_STATUS:
-                raise FatalCaptionerError(f"{self.base_url}{path}: HTTP {err.code}{detail} (check the model name, URL and API key)") from None
+                hint = "check the model name, URL and API key"
+                raise FatalCaptionerError(f"{self.base_url}{path}: HTTP {err.code}{detail} ({hint})") from None
             raise PermanentError(f"HTTP {err.code}{detail}") from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException) as err:
             reason = getattr(err, "reason", err)
