@@ -84,6 +84,7 @@ class HFClipBackbone(Backbone):
     ) -> torch.Tensor:
         text = self.model.text_model
         ids = ids.to(self.device)
+        ids, token_weights = P.trim_after_end(ids, eot_positions(ids), token_weights)
         emb = text.embeddings
         dtype = emb.token_embedding.weight.dtype
         layers = text.encoder.layers

@@ -109,6 +109,7 @@ class OpenClipBackbone(Backbone):
     ) -> torch.Tensor:
         t = self._text
         ids = ids.to(self.device)
+        ids, token_weights = P.trim_after_end(ids, ids.argmax(dim=-1), token_weights)
         dtype = t.transformer.get_cast_dtype()
         blocks = t.transformer.resblocks
         deep = P.batch_prompts(prompts, ids.shape[0], t.ln_final.weight.shape[0], len(blocks), dtype, "text")

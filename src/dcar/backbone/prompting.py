@@ -93,6 +93,23 @@ def weight_tokens(embeds: torch.Tensor, token_weights: torch.Tensor | None) -> t
     return embeds * token_weights.unsqueeze(-1).to(embeds.dtype)
 
 
+def trim_after_end(
+    ids: torch.Tensor, end_positions: torch.Tensor, token_weights: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Drop the padding columns after the batch's last end token.
+
+    Under the causal mask no position attends to a later one, so padding after a caption's end
+    token never reaches its pooled row: removing it is exact and makes the text tower cost
+    proportional to the longest caption in the batch instead of the full context (77).
+    """
+    if ids.shape[0] == 0:
+        return ids, token_weights
+    end = int(end_positions.max()) + 1
+    if end >= ids.shape[1]:
+        return ids, token_weights
+    return ids[:, :end], (token_weights[:, :end] if token_weights is not None else None)
+
+
 def gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``x[n, index[n]]`` for every n: one row per sequence ([N, L, W] -> [N, W])."""
     return x[torch.arange(x.shape[0], device=x.device), index.to(x.device)]

@@ -31,6 +31,7 @@ class DcarConfig(MethodConfig):
     # dynamic token re-weighting
     dtr: bool = True
     gamma: float = 0.5
+    dtr_cached_images: bool = True  # frozen f_I(I) from the un-augmented image, computed once
     inference: str = "unit"  # "unit": w = 1 (indexable); "rerank": image-conditioned top-K re-score
     rerank_k: int = 10
     # category-aware augmentation
@@ -62,6 +63,7 @@ class Dcar(RetrievalMethod):
         self.caa = ResidualBottleneck(backbone.info.embed_dim) if config.caa else None
         self.reweighter = TokenReweighter(backbone, config.gamma) if config.dtr else None
         self.negatives: NegativeBank | None = None
+        self._frozen_cache: dict[str, torch.Tensor] = {}
 
     # ---- encoders ------------------------------------------------------------------------------
     @property
@@ -97,6 +99,8 @@ class Dcar(RetrievalMethod):
     # ---- training ------------------------------------------------------------------------------
     def prepare_training(self, entries: list[Entry], taxonomy: dict[str, str] | None) -> None:
         cfg = self.config
+        if self.reweighter is not None and cfg.dtr_cached_images:
+            self._frozen_cache = self._frozen_features_of(entries)
         wants_negatives = cfg.lam > 0 and cfg.negatives_k > 0 and (cfg.swap_negatives or cfg.attribute_negatives)
         self.negatives = (
             NegativeBank.build(
@@ -114,12 +118,29 @@ class Dcar(RetrievalMethod):
             else None
         )
 
+    def _frozen_features_of(self, entries: list[Entry]) -> dict[str, torch.Tensor]:
+        """f_I of every training image (eval transform), once: the frozen tower's answer does not
+        change between epochs, so DTR needs no frozen image pass per step."""
+        from dcar.evaluation.embed import embed_images
+        from dcar.evaluation.encoders import ZeroShotEncoder
+
+        paths = [e.image for e in entries]
+        got = embed_images(ZeroShotEncoder(self.backbone), paths, batch_size=64, num_workers=0, progress=False)
+        feats = iter(torch.from_numpy(got.features))
+        return {e.key: next(feats) for e, ok in zip(entries, got.ok) if ok}
+
+    def _batch_frozen_features(self, batch: TrainBatch, pixels: torch.Tensor) -> torch.Tensor:
+        keys = [e.key for e in batch.entries]
+        if self._frozen_cache and all(k in self._frozen_cache for k in keys):
+            return torch.stack([self._frozen_cache[k] for k in keys]).to(pixels.device)
+        return self.frozen_image_features(pixels)
+
     def training_losses(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         cfg = self.config
         scale = self.backbone.logit_scale
         pixels = batch.pixels.to(self.backbone.device)
         images = F.normalize(self.image_features(pixels).float(), dim=-1)
-        frozen_images = self.frozen_image_features(pixels) if self.reweighter else None
+        frozen_images = self._batch_frozen_features(batch, pixels) if self.reweighter else None
 
         captions = batch.captions
         n_pos = len(captions)
