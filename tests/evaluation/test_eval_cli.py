@@ -13,7 +13,7 @@ from dcar.cli import commands_retrieval, main
 
 @pytest.fixture
 def colour_model(monkeypatch):
-    monkeypatch.setattr(commands_retrieval, "load_encoder", lambda model, device: ColourEncoder())
+    monkeypatch.setattr(commands_retrieval, "load_encoder", lambda model, device, checkpoint=None: ColourEncoder())
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
