@@ -87,3 +87,23 @@ def test_cli_train_eval_compare(tiny_spec, labelled_set, tmp_path, capsys):
         main(args)  # the folder holds a run already
     assert exit_info.value.code == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_dcar_rerank_inference_only_reorders_the_top_k(tiny_spec, labelled_set):
+    from dcar.evaluation.evaluate import evaluate
+    from dcar.methods.encoder import MethodEncoder
+
+    entries, _ = labelled_set
+    backbone = load_backbone(tiny_spec)
+    torch.manual_seed(0)
+    unit = build_method("dcar", backbone, {"gamma": 1.0})
+    torch.manual_seed(0)
+    rerank = build_method("dcar", backbone, {"gamma": 1.0, "inference": "rerank", "rerank_k": 3})
+    ds = [EvalDataset("set", entries)]
+    a = evaluate(MethodEncoder(unit), ds, num_workers=0, progress=False)["datasets"]["set"]
+    b = evaluate(MethodEncoder(rerank), ds, num_workers=0, progress=False)["datasets"]["set"]
+    for d in ("i2t", "t2i"):
+        # positives ranked 3rd or later keep their place; only the top 3 are re-ordered
+        assert b[d]["R@5"] == a[d]["R@5"] and b[d]["R@10"] == a[d]["R@10"]
+        assert 0 <= b[d]["R@1"] <= b[d]["R@5"]
+    assert (a["i2t"]["R@1"], a["t2i"]["R@1"]) != (b["i2t"]["R@1"], b["t2i"]["R@1"]) or a["i2t"]["R@1"] == 100

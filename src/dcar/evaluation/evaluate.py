@@ -26,6 +26,7 @@ from dcar.evaluation.cache import BlockCache, fingerprint
 from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 from dcar.evaluation.encoders import RetrievalEncoder
 from dcar.evaluation.recall import KS, hard_negative_accuracy, recall_at_k
+from dcar.evaluation.rerank import reranked_recall
 
 BLOCK_SIZE = 2048  # images per resumable block
 SkipReport = Callable[[str, str, str], None]
@@ -112,6 +113,11 @@ def evaluate_dataset(
     text_feats = embed_texts(encoder, texts, batch_size=max(batch_size, 256), progress=progress)
     captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
     result = recall_at_k(image_feats, captions, owner)
+    if getattr(encoder, "rerank_k", 0):
+        readable_paths = [p for p in image_paths if p in row_of]
+        frozen = embed_images(encoder.frozen_encoder(), readable_paths, batch_size, num_workers, progress=False).features
+        texts_kept = [e.caption for e in kept]
+        result = reranked_recall(encoder, image_feats, frozen, captions, texts_kept, owner, max(batch_size, 256))
     groups, start = [], 0
     for group in negatives:
         groups.append(negative_feats[start : start + len(group)])

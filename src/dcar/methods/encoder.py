@@ -16,6 +16,17 @@ class MethodEncoder:
         self.impl = method.eval()
         self.model = method.backbone.spec
         self.method = label or method.config.method
+        # DCAR's re-rank inference: the evaluation re-scores each query's top-K pairwise.
+        self.rerank_k = method.config.rerank_k if getattr(method.config, "inference", "unit") == "rerank" else 0
+
+    def frozen_encoder(self):
+        from dcar.evaluation.encoders import ZeroShotEncoder
+
+        return ZeroShotEncoder(self.impl.backbone)
+
+    @torch.inference_mode()
+    def encode_texts_for_images(self, texts: list[str], frozen_image_features: torch.Tensor) -> torch.Tensor:
+        return self.impl.encode_texts_for_images(list(texts), frozen_image_features.to(self.impl.backbone.device))
 
     def fingerprint(self) -> str:
         return f"{self.method}|{self.model}|{self.impl.config.to_dict()}|{weights_digest(self.impl)}"
