@@ -163,7 +163,8 @@ class Dcar(RetrievalMethod):
             adapted = F.normalize(adapted, dim=-1)
             neg_feats = adapted.new_zeros(n_pos, negatives.k, adapted.shape[1])
             neg_feats[negatives.owner, negatives.slot] = adapted[n_pos:]
-            l_cate = category_loss(images, adapted[:n_pos], neg_feats, negatives.same_category, cfg.alpha, scale)
+            same = negatives.same_category.to(images.device)
+            l_cate = category_loss(images, adapted[:n_pos], neg_feats, same, cfg.alpha, scale)
             total = total + cfg.lam * l_cate
             losses["l_cate"] = l_cate.detach()
         losses["loss"] = total
