@@ -1,0 +1,1 @@
+"""A procedural fine-grained world (numpy + Pillow), deterministic from a seed."""
