@@ -34,13 +34,19 @@ class Frame:
     rot: float = 0.0  # radians
     mirror: bool = False
 
+    def __post_init__(self) -> None:
+        # One affine map (mirror, rotate, scale) applied as a matrix product: this runs for every
+        # polygon of every image, so it must not build intermediate arrays.
+        c, s = math.cos(self.rot) * self.r, math.sin(self.rot) * self.r
+        m = np.array([[c, s], [-s, c]])
+        if self.mirror:
+            m[0] = -m[0]
+        object.__setattr__(self, "_m", m)
+        object.__setattr__(self, "_t", np.array([self.cx, self.cy]))
+
     def __call__(self, pts) -> list[float]:
         p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
-        x = -p[:, 0] if self.mirror else p[:, 0]
-        c, s = math.cos(self.rot), math.sin(self.rot)
-        px = self.cx + self.r * (c * x - s * p[:, 1])
-        py = self.cy + self.r * (s * x + c * p[:, 1])
-        return np.stack([px, py], 1).ravel().tolist()
+        return (p @ self._m + self._t).ravel().tolist()
 
     def width(self, w: float) -> int:
         """A stroke width of ``w`` radii, at least one pixel."""
@@ -50,8 +56,7 @@ class Frame:
 def ellipse(cx: float, cy: float, ax: float, ay: float, angle: float = 0.0) -> np.ndarray:
     """A 13-gon approximating an ellipse in local coordinates."""
     c, s = math.cos(angle), math.sin(angle)
-    e = _CIRCLE * [ax, ay]
-    return np.stack([cx + c * e[:, 0] - s * e[:, 1], cy + s * e[:, 0] + c * e[:, 1]], 1)
+    return (_CIRCLE * (ax, ay)) @ np.array([[c, s], [-s, c]]) + (cx, cy)
 
 
 def _mirror_x(pts) -> np.ndarray:
