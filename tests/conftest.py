@@ -35,3 +35,6 @@ TINY_OPEN_CLIP_CFG = {
 @pytest.fixture(scope="session")
 def tiny_open_clip_cfg() -> dict:
     return {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY_OPEN_CLIP_CFG.items()}
+
+
+pytest_plugins = ["model_fixtures"]

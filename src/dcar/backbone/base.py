@@ -95,6 +95,11 @@ class Backbone(nn.Module, ABC):
         """
 
     @abstractmethod
+    def token_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input token embeddings ``[N, L, text_width]`` (no positions): e.g. to initialise prompt
+        vectors from real words, as CoOp's and MaPLe's "a photo of a"."""
+
+    @abstractmethod
     def encode_text_tokens(self, ids: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """Per-token text features ``[N, L, embed_dim]`` of the un-prompted model: every position
         after the final layer norm and the text projection (what token re-weighting compares with

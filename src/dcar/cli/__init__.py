@@ -14,6 +14,7 @@ from dcar.cli import commands_data  # noqa: F401,E402
 from dcar.cli import commands_retrieval  # noqa: F401,E402
 from dcar.cli import commands_world  # noqa: F401,E402
 from dcar.cli import commands_build  # noqa: F401,E402
+from dcar.cli import commands_train  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,96 @@
+"""`dcar train` and `dcar compare`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from dcar.cli.app import app
+from dcar.errors import DcarError
+
+
+def _read_config(path: Path | None) -> dict:
+    """--config FILE: {"method": {...method overrides}, "train": {...run settings}}."""
+    if path is None:
+        return {}
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DcarError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as err:
+        raise DcarError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(cfg, dict) or set(cfg) - {"method", "train"}:
+        raise DcarError(f'{path}: expected {{"method": {{...}}, "train": {{...}}}}')
+    return cfg
+
+
+@app.command("train")
+def train_command(
+    method: str = typer.Option(..., "--method", help="zeroshot, coop, clip-adapter, maple, dcar, finetune."),
+    model: str = typer.Option(..., "--model", help="Backbone spec, e.g. builtin:synthetic-small, open_clip:ViT-B-32:openai."),
+    train: Path = typer.Option(..., "--train", help="Training set (FDRD JSON, CSV, JSONL or image folder)."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Validation set: best-on-val selection (else the last epoch)."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Image root of --train (and of --val unless --val-images)."),
+    val_images: Optional[Path] = typer.Option(None, "--val-images"),
+    taxonomy: Optional[Path] = typer.Option(None, "--taxonomy", help="JSON {subcategory: meta-category}."),
+    out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, logs)."),
+    config: Optional[Path] = typer.Option(None, "--config", help='JSON {"method": {...}, "train": {...}} overrides.'),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out after its last finished epoch."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0),
+) -> None:
+    """Train a method's parameters on a frozen backbone; writes OUT/best.safetensors + OUT/run.json."""
+    from dcar.training.run import run_training
+
+    cfg = _read_config(config)
+    cli = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "num_workers": workers}
+    train_overrides = {**cfg.get("train", {}), **{k: v for k, v in cli.items() if v is not None}}
+    summary = run_training(
+        method, model, train, val, images, val_images or images, taxonomy, out, cfg.get("method", {}), train_overrides, resume
+    )
+    Console(stderr=True).print(
+        f"best epoch {summary['best_epoch']} (val score {summary['best_score']:.2f}); "
+        f"{summary['trainable_parameters']:,} trainable parameters; {summary['seconds']:.0f} s; wrote {out}",
+        highlight=False,
+    )
+
+
+@app.command("compare")
+def compare_command(
+    runs: List[Path] = typer.Argument(..., help="Run folders (with results.json from `dcar eval`) or results JSON files."),
+    out: Path = typer.Option(..., "--out", help="Folder for compare.md, compare.json and compare.png."),
+) -> None:
+    """Put several evaluations side by side: a markdown table, a JSON file and a chart."""
+    from dcar.data.records import write_json_atomic
+    from dcar.evaluation.cache import write_text_atomic
+    from dcar.reporting import markdown_table, recall_chart, rich_table
+
+    loaded = [_load_results(p) for p in runs]
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic({"runs": loaded}, out / "compare.json")
+    write_text_atomic(markdown_table(loaded), out / "compare.md")
+    recall_chart(loaded, out / "compare.png")
+    Console().print(rich_table(loaded))
+    Console(stderr=True).print(f"wrote {out}/compare.md, compare.json, compare.png")
+
+
+def _load_results(path: Path) -> dict:
+    file = path / "results.json" if path.is_dir() else path
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DcarError(f"{file}: not found (run `dcar eval --checkpoint RUN --out RUN/results.json` first)") from None
+    except json.JSONDecodeError as err:
+        raise DcarError(f"{file}: not valid JSON ({err})") from None
+    if not isinstance(results, dict) or "datasets" not in results:
+        raise DcarError(f"{file}: not a `dcar eval` results file")
+    results.setdefault("label", f"{results.get('method', '?')} ({path.name})" if path.is_dir() else results.get("method"))
+    return results

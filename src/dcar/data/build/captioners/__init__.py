@@ -1,0 +1,1 @@
+"""Captioner implementations, registered by spec prefix (see ``base``)."""

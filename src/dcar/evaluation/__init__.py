@@ -1,0 +1,1 @@
+"""Evaluation: exact chunked Recall@K, hard-negative accuracy, embedding pipeline, `evaluate`."""

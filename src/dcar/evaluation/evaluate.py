@@ -1,0 +1,154 @@
+"""Evaluate any RetrievalEncoder on FDRD-style datasets: Recall@1/5/10 both ways, hard negatives.
+
+Per dataset the gallery is every readable image with its positive captions (entries naming the
+same image file become one image with several captions). Negative captions do not enter the
+gallery; they only feed ``hard_negative_acc``: the percentage of entries whose positive caption
+scores strictly higher with their image than each of their negatives. Negatives identical to
+their own positive (a known defect of published FDRD files, ~2.7% of the Flowers negatives) are
+left out, since no model could rank a text above itself.
+
+``skipped_images`` counts entries whose image is missing under the root or cannot be decoded;
+their captions leave the gallery too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from dcar.data.records import Entry
+from dcar.data.sources import load_entries
+from dcar.errors import DataError
+from dcar.evaluation.cache import BlockCache, fingerprint
+from dcar.evaluation.embed import blockwise, embed_images, embed_texts
+from dcar.evaluation.encoders import RetrievalEncoder
+from dcar.evaluation.recall import KS, hard_negative_accuracy, recall_at_k
+
+BLOCK_SIZE = 2048  # images per resumable block
+SkipReport = Callable[[str, str, str], None]
+
+
+@dataclass
+class EvalDataset:
+    """One test set: entries with resolved images, and how many had no image file."""
+
+    name: str
+    entries: list[Entry]  # only entries whose image was found
+    missing_images: int = 0
+
+
+def load_eval_dataset(source: str | Path, images: str | Path | None, name: str | None = None) -> EvalDataset:
+    """Read a test set with :func:`~dcar.data.sources.load_entries` (strict: a bad entry is an error)."""
+    data = load_entries(source, images=images)
+    if data.image_root is None:
+        raise DataError(f"{source}: give the folder its images are under")
+    usable = data.with_images()
+    if not usable:
+        raise DataError(f"{source}: none of its {len(data.entries)} images found under {data.image_root}")
+    return EvalDataset(name=name or Path(source).stem, entries=usable, missing_images=len(data.missing_images))
+
+
+def evaluate(
+    encoder: RetrievalEncoder,
+    datasets: Sequence[EvalDataset],
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    on_skip: SkipReport | None = None,
+) -> dict:
+    """Results for every dataset plus their average, as written by ``dcar eval``.
+
+    With ``cache_dir``, image features are saved block by block under it, so a killed evaluation
+    resumes without re-encoding finished blocks (the caller removes the folder when done).
+    ``on_skip(dataset, path, reason)`` is called for every image that could not be decoded.
+    """
+    per: dict[str, dict] = {}
+    for ds in datasets:
+        cache = None
+        if cache_dir is not None:
+            key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=[e.image or "" for e in ds.entries])
+            cache = BlockCache(Path(cache_dir) / ds.name, key)
+        per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip)
+    return {
+        "model": encoder.model,
+        "method": encoder.method,
+        "datasets": per,
+        "avg": {
+            d: {f"R@{k}": float(np.mean([r[d][f"R@{k}"] for r in per.values()])) for k in KS}
+            for d in ("i2t", "t2i")
+        },
+    }
+
+
+def evaluate_dataset(
+    encoder: RetrievalEncoder,
+    ds: EvalDataset,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    cache: BlockCache | None = None,
+    progress: bool = True,
+    on_skip: SkipReport | None = None,
+) -> dict:
+    """One dataset's entry of the results (see module docstring)."""
+    image_paths = list(dict.fromkeys(e.image for e in ds.entries))  # each file once, first-seen order
+    image_feats, readable, unreadable = _embed_gallery_images(
+        encoder, image_paths, batch_size, num_workers, cache, progress
+    )
+    for line in unreadable:
+        path, _, reason = line.partition("\t")
+        if on_skip is not None:
+            on_skip(ds.name, path, reason)
+    row_of = _rows_of(image_paths, readable)
+    kept = [e for e in ds.entries if e.image in row_of]
+    if not kept:
+        raise DataError(f"{ds.name}: none of its images could be decoded")
+    owner = np.array([row_of[e.image] for e in kept], dtype=np.int64)
+    negatives = [[n for n in e.negatives if n.strip() != e.caption.strip()] for e in kept]
+    texts = [e.caption for e in kept] + [n for group in negatives for n in group]
+    text_feats = embed_texts(encoder, texts, batch_size=max(batch_size, 256), progress=progress)
+    captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
+    result = recall_at_k(image_feats, captions, owner)
+    groups, start = [], 0
+    for group in negatives:
+        groups.append(negative_feats[start : start + len(group)])
+        start += len(group)
+    hna = hard_negative_accuracy(image_feats[owner], captions, groups) if start else None
+    return {
+        **result,
+        "hard_negative_acc": hna,
+        "n_images": int(image_feats.shape[0]),
+        "n_captions": len(kept),
+        "skipped_images": ds.missing_images + len(unreadable),
+    }
+
+
+def _rows_of(paths: list[str], readable: np.ndarray) -> dict[str, int]:
+    """Image path -> its row among the readable images' features."""
+    rows = np.cumsum(readable) - 1
+    return {p: int(rows[i]) for i, p in enumerate(paths) if readable[i]}
+
+
+def _embed_gallery_images(encoder, paths, batch_size, num_workers, cache, progress):
+    """Features of the readable images (rows in path order), the readable mask and the
+    "path<TAB>reason" of each unreadable image, resumably."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(paths), unit="image", desc="embedding images", leave=False, disable=not progress)
+
+    def compute(start: int, stop: int) -> dict[str, np.ndarray]:
+        got = embed_images(encoder, paths[start:stop], batch_size, num_workers, progress=bar.update)
+        skipped = np.array([f"{path}\t{why}" for _, path, why in got.skipped], dtype=str)
+        return {"features": got.features, "ok": got.ok, "skipped": skipped}
+
+    try:
+        blocks = blockwise(len(paths), BLOCK_SIZE, compute, cache, on_cached=bar.update)
+    finally:
+        bar.close()
+    readable = np.concatenate([b["ok"] for b in blocks])
+    feats = [b["features"] for b in blocks if b["features"].size]
+    features = np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32)
+    return features, readable, [str(s) for b in blocks for s in b["skipped"]]

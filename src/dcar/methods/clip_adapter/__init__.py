@@ -1,0 +1,5 @@
+"""CLIP-Adapter: a residual bottleneck MLP on the frozen image feature (text tower untouched)."""
+
+from dcar.methods.clip_adapter.model import ClipAdapterConfig, ClipAdapterMethod
+
+__all__ = ["ClipAdapterConfig", "ClipAdapterMethod"]

@@ -1,0 +1,5 @@
+"""MaPLe: deep text prompts with image prompts coupled to them by linear maps (ViT towers)."""
+
+from dcar.methods.maple.model import MaPLe, MaPLeConfig
+
+__all__ = ["MaPLe", "MaPLeConfig"]

@@ -1,0 +1,5 @@
+"""Zero-shot CLIP: the frozen backbone as it is (the reference every method must beat)."""
+
+from dcar.methods.zeroshot.model import ZeroShot, ZeroShotConfig
+
+__all__ = ["ZeroShot", "ZeroShotConfig"]

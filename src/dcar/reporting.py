@@ -1,0 +1,74 @@
+"""Tables and charts from results.json objects (the `dcar eval` schema), for demo and compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+KS = ("R@1", "R@5", "R@10")
+DIRECTIONS = ("i2t", "t2i")
+
+
+def run_label(run: dict[str, Any]) -> str:
+    return run.get("label") or run.get("method", "?")
+
+
+def _rows(runs: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(run label, dataset name, metrics) for every dataset of every run, AVG last when >1 dataset."""
+    rows = []
+    for run in runs:
+        datasets = run.get("datasets", {})
+        for name, metrics in datasets.items():
+            rows.append((run_label(run), name, metrics))
+        if len(datasets) > 1 and "avg" in run:
+            rows.append((run_label(run), "AVG", run["avg"]))
+    return rows
+
+
+def markdown_table(runs: list[dict[str, Any]]) -> str:
+    header = "| method | dataset | " + " | ".join(f"I2T {k}" for k in KS) + " | " + " | ".join(f"T2I {k}" for k in KS) + " | hard-neg acc |"
+    lines = [header, "|" + "---|" * (3 + 2 * len(KS))]
+    for label, name, m in _rows(runs):
+        cells = [f"{m[d][k]:.2f}" for d in DIRECTIONS for k in KS]
+        hn = m.get("hard_negative_acc")
+        lines.append(f"| {label} | {name} | " + " | ".join(cells) + f" | {'-' if hn is None else f'{hn:.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(runs: list[dict[str, Any]], title: str = "Recall@K (%)") -> Table:
+    table = Table(title=title)
+    for col in ("method", "dataset", *(f"I2T {k}" for k in KS), *(f"T2I {k}" for k in KS)):
+        table.add_column(col, justify="left" if col in ("method", "dataset") else "right")
+    for label, name, m in _rows(runs):
+        table.add_row(label, name, *(f"{m[d][k]:.2f}" for d in DIRECTIONS for k in KS))
+    return table
+
+
+def recall_chart(runs: list[dict[str, Any]], path: str | Path, title: str = "Recall@K") -> None:
+    """Grouped bars: one group per (direction, K), one bar per run (AVG or the single dataset)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [f"{d.upper()} {k}" for d in DIRECTIONS for k in KS]
+    width = 0.8 / max(1, len(runs))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, run in enumerate(runs):
+        summary = run["avg"] if len(run.get("datasets", {})) > 1 else next(iter(run["datasets"].values()))
+        values = [summary[d][k] for d in DIRECTIONS for k in KS]
+        xs = [g + i * width - 0.4 + width / 2 for g in range(len(groups))]
+        ax.bar(xs, values, width, label=run_label(run))
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel("recall (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Training: run config, data loading, the shared loop, run directories."""

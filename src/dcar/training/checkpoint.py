@@ -1,0 +1,102 @@
+"""Run directories: what a training run writes and how a trained method is loaded back.
+
+RUN_DIR/
+  run.json            method name + config, backbone spec, training config (JSON)
+  best.safetensors    trainable tensors of the best epoch on validation
+  last.safetensors    trainable tensors after the last finished epoch
+  state.safetensors   optimiser tensors after the last finished epoch (for --resume)
+  state.json          epoch counter, best score, optimiser hyper-parameters, history
+  metrics.csv, tb/    logs
+
+Only safetensors and JSON are written or read: loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dcar.data.records import write_json_atomic
+from dcar.errors import DcarError
+
+RUN_FILE = "run.json"
+BEST = "best.safetensors"
+LAST = "last.safetensors"
+STATE = "state.safetensors"
+STATE_JSON = "state.json"
+
+
+def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DcarError(f"{run_dir}: not a run directory (no {RUN_FILE})") from None
+    except json.JSONDecodeError as err:
+        raise DcarError(f"{path}: unreadable ({err})") from None
+
+
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimiser state into tensors (safetensors) and plain values (JSON)."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for idx, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{idx}.{name}"] = value
+            else:
+                plain.setdefault(str(idx), {})[name] = value
+    return tensors, {"param_groups": state["param_groups"], "plain": plain}
+
+
+def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        idx, name = key.split(".", 1)
+        per_param.setdefault(int(idx), {})[name] = value
+    for idx, values in meta.get("plain", {}).items():
+        per_param.setdefault(int(idx), {}).update(values)
+    optimizer.load_state_dict({"state": per_param, "param_groups": meta["param_groups"]})
+
+
+def write_run_file(run_dir: Path, content: dict[str, Any]) -> None:
+    write_json_atomic(content, run_dir / RUN_FILE)
+
+
+def load_trainable(run_dir: str | Path, which: str = BEST) -> dict[str, torch.Tensor]:
+    path = Path(run_dir) / which
+    if not path.exists():
+        raise DcarError(f"{run_dir}: no {which} (did the run finish an epoch?)")
+    return load_file(str(path))
+
+
+def load_method(run_dir: str | Path, device: str = "cpu", which: str = BEST):
+    """Rebuild a trained method from its run directory (backbone from its spec + trainable tensors)."""
+    from dcar.backbone import load_backbone
+    from dcar.methods.registry import build_method
+
+    run = read_run(run_dir)
+    backbone = load_backbone(run["backbone"], device=device)
+    method = build_method(run["method"], backbone, run["method_config"])
+    if method.trainable:
+        method.load_trainable_state_dict(load_trainable(run_dir, which))
+    return method.to(device).eval()

@@ -1,0 +1,89 @@
+"""The training loop end to end: resume equals an uninterrupted run; the CLI train/eval/compare."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dcar.backbone import load_backbone
+from dcar.cli import main
+from dcar.evaluation.evaluate import EvalDataset
+from dcar.methods import build_method
+from dcar.training.config import TrainConfig
+from dcar.training.loop import train
+from dcar.training.run import validator
+
+
+def _train(tiny_spec, entries, taxonomy, run_dir: Path, resume=False, stop_after=None):
+    torch.manual_seed(123)  # method init differs unless seeded: resume must restore it from disk
+    method = build_method("dcar", load_backbone(tiny_spec), {"depth": 2})
+    cfg = TrainConfig(epochs=3, batch_size=8, num_workers=0, device="cpu", lr=0.01)
+    val = EvalDataset("val", entries)
+    info = {"method": "dcar", "method_config": method.config.to_dict(), "backbone": tiny_spec}
+    return train(method, entries, validator(val, cfg), cfg, run_dir, info, taxonomy, resume=resume, stop_after_epochs=stop_after)
+
+
+def test_resume_after_a_kill_reaches_the_same_tensors(tiny_spec, labelled_set, tmp_path):
+    entries, taxonomy = labelled_set
+    full = _train(tiny_spec, entries, taxonomy, tmp_path / "full")
+    _train(tiny_spec, entries, taxonomy, tmp_path / "cut", stop_after=1)
+    assert json.loads((tmp_path / "cut" / "state.json").read_text())["epoch"] == 1
+    torch.manual_seed(999)  # a different init: the resumed run must not depend on it
+    resumed = _train(tiny_spec, entries, taxonomy, tmp_path / "cut", resume=True)
+    a, b = load_file(str(tmp_path / "full" / "last.safetensors")), load_file(str(tmp_path / "cut" / "last.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
+    assert resumed.best_epoch == full.best_epoch
+    with open(tmp_path / "cut" / "metrics.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
+
+
+def test_starting_over_an_existing_run_needs_resume(tiny_spec, labelled_set, tmp_path):
+    entries, taxonomy = labelled_set
+    _train(tiny_spec, entries, taxonomy, tmp_path / "run", stop_after=1)
+    from dcar.errors import DcarError
+
+    with pytest.raises(DcarError, match="--resume"):
+        _train(tiny_spec, entries, taxonomy, tmp_path / "run")
+
+
+def _write_csv(entries, path: Path) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "caption", "category", "meta_category"])
+        for e in entries:
+            w.writerow([Path(e.image).name, e.caption, e.category, e.meta_category])
+
+
+def test_cli_train_eval_compare(tiny_spec, labelled_set, tmp_path, capsys):
+    entries, _ = labelled_set
+    table = tmp_path / "set.csv"
+    _write_csv(entries, table)
+    images = Path(entries[0].image).parent
+    run = tmp_path / "run"
+    args = ["train", "--method", "coop", "--model", tiny_spec, "--train", str(table), "--val", str(table),
+            "--images", str(images), "--out", str(run), "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu"]
+    main(args)
+    assert {"run.json", "best.safetensors", "last.safetensors", "metrics.csv", "train_summary.json"} <= {p.name for p in run.iterdir()}
+    tensors = load_file(str(run / "best.safetensors"))
+    assert set(tensors) == {"ctx.layers.0"}  # only the trainable prompt, never backbone weights
+    main(["eval", "--checkpoint", str(run), "--fdrd", str(table), "--images", str(images), "--out", str(run / "results.json"), "--device", "cpu"])
+    results = json.loads((run / "results.json").read_text())
+    assert results["method"] == "coop" and results["model"] == tiny_spec
+    r = results["datasets"]["set"]
+    assert 0 <= r["i2t"]["R@1"] <= r["i2t"]["R@5"] <= r["i2t"]["R@10"] <= 100
+    assert r["n_images"] == len(entries)
+    main(["compare", str(run), "--out", str(tmp_path / "cmp")])
+    assert "| coop (run) | set |" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)  # the folder holds a run already
+    assert exit_info.value.code == 2
+    assert "--resume" in capsys.readouterr().err
