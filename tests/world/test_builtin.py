@@ -58,3 +58,11 @@ def test_shipped_model_retrieves_heldout_pretraining_pairs(shipped):
         txt = F.normalize(model.encode_text(tokenizer([caption(s) for s in samples])), dim=-1)
     r1 = ((img @ txt.T).argmax(1) == torch.arange(100)).float().mean().item()
     assert r1 >= 0.6  # a random model gets ~1%
+
+
+def test_project_loader_resolves_the_builtin_spec():
+    from dcar.backbone import load_backbone
+
+    backbone = load_backbone(SYNTHETIC_SMALL_SPEC)
+    assert backbone.info.image_size == 64 and backbone.info.context_length == 77
+    assert backbone.info.vision_layers == 6 and backbone.info.embed_dim == 128

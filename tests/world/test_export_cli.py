@@ -71,3 +71,16 @@ def test_cli_synth_unknown_domain_is_one_line_error(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "unknown domain 'zoo'" in err and len(err.splitlines()) == 1
+
+
+def test_materialise_with_the_shared_negative_generator(tmp_path):
+    res = materialise("garden", "test", tmp_path, n=6, progress=False, negatives_from="shared")
+    for v in json.loads(res.fdrd.read_text()).values():
+        assert len(v["negative"]) == 4 and v["positive"] not in v["negative"]
+
+
+def test_materialise_rejects_unknown_negative_source(tmp_path):
+    from dcar.errors import DcarError
+
+    with pytest.raises(DcarError, match="negatives_from"):
+        materialise("garden", "test", tmp_path, n=1, progress=False, negatives_from="llm")

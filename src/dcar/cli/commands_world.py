@@ -24,6 +24,7 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="World seed (same seed, same data)."),
     image_size: int = typer.Option(64, "--image-size", min=16, help="Image side in pixels."),
     negatives: int = typer.Option(4, "--negatives", min=0, help="Hard negative captions per image."),
+    negatives_from: str = typer.Option("world", "--negatives-from", help="world (from each sample's structure) or shared (dcar.negatives, text-based)."),
     list_domains: bool = typer.Option(False, "--list", help="Print the domain names and exit."),
 ) -> None:
     """Write a split of the procedural fine-grained world as FDRD JSON + images + taxonomy."""
@@ -36,7 +37,8 @@ def synth(
         return
     if not domain or out is None:
         raise DcarError("dcar data synth: give --domain and --out (or --list)")
-    result = materialise(domain, split, out, n=n, seed=seed, shots=shots, image_size=image_size, negatives=negatives)
+    result = materialise(domain, split, out, n=n, seed=seed, shots=shots, image_size=image_size,
+                         negatives=negatives, negatives_from=negatives_from)
     _console.print(f"wrote {result.count} entries: {result.fdrd}, images in {result.images}, taxonomy {result.taxonomy}")
 
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from dcar.data.records import write_json_atomic
 from dcar.errors import DcarError
+from dcar.evaluation.recall import recall_at_k
 from dcar.pretrain.checkpoint import load_checkpoint, save_checkpoint
 from dcar.pretrain.data import WorldPairs, collate, normalise, pretrain_loader
 from dcar.pretrain.model import build_model, encode_text_fast, save_local_dir
@@ -66,12 +67,9 @@ def heldout_recall(model, p: Preset, n: int) -> tuple[float, float]:
         images, ids = collate([data[i] for i in range(start, min(n, start + 256))])
         feats_i.append(F.normalize(model.encode_image(normalise(images).to(device)), dim=-1))
         feats_t.append(F.normalize(encode_text_fast(model, ids.to(device)), dim=-1))
-    sim = (torch.cat(feats_i) @ torch.cat(feats_t).T).cpu()
-    target = torch.arange(n)
-    i2t = (sim.argmax(1) == target).float().mean().item() * 100
-    t2i = (sim.argmax(0) == target).float().mean().item() * 100
+    r = recall_at_k(torch.cat(feats_i).cpu(), torch.cat(feats_t).cpu(), torch.arange(n), ks=(1,))
     model.train()
-    return i2t, t2i
+    return r["i2t"]["R@1"], r["t2i"]["R@1"]
 
 
 class _CsvLog:

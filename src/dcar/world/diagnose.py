@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from dcar.data.records import write_json_atomic
+from dcar.evaluation.recall import hard_negative_accuracy, recall_at_k
 from dcar.world.captions import caption, name_sentence
 from dcar.world.domains import PRETRAIN, downstream_domains, get_domain, split_size
 from dcar.world.negatives import negative_captions
@@ -57,18 +58,6 @@ def embed_samples(model, preprocess, samples: list[Sample], image_size: int, bat
     return F.normalize(torch.cat(out).float(), dim=-1).cpu()
 
 
-def recall(sim: torch.Tensor, ks=(1, 5, 10)) -> dict[str, dict[str, float]]:
-    """Recall@K (percent) for one caption per image, from a full [images, captions] matrix.
-
-    Ties with the positive count in its favour (an identical caption of another image is no error).
-    """
-    pos = sim.diag()
-    rank_i2t = (sim > pos[:, None] + 1e-6).sum(1)
-    rank_t2i = (sim > pos[None, :] + 1e-6).sum(0)
-    return {d: {f"R@{k}": round(float((r < k).float().mean()) * 100, 2) for k in ks}
-            for d, r in (("i2t", rank_i2t), ("t2i", rank_t2i))}
-
-
 def classify_error(query: Sample, got: Sample) -> str:
     """What kind of mistake retrieving ``got`` for ``query`` is (by caption content)."""
     same_attrs = all(getattr(query, a) == getattr(got, a) for a in ATTRIBUTES)
@@ -98,12 +87,11 @@ def error_breakdown(sim: torch.Tensor, samples: list[Sample], captions: list[str
 
 
 @torch.no_grad()
-def hard_negative_accuracy(model, tokenizer, img: torch.Tensor, samples: list[Sample], pos: torch.Tensor) -> float:
+def negatives_accuracy(model, tokenizer, img: torch.Tensor, samples: list[Sample], pos: torch.Tensor) -> float:
     """Share of images whose caption beats all 4 world negatives (percent)."""
     negs = [negative_captions(s) for s in samples]
     flat = embed_texts(model, tokenizer, [t for group in negs for t in group]).view(len(samples), -1, img.shape[1])
-    neg_scores = torch.einsum("ne,nke->nk", img, flat)
-    return round(float(((img * pos).sum(1) > neg_scores.max(1).values).float().mean()) * 100, 2)
+    return round(hard_negative_accuracy(img, pos, flat), 2)
 
 
 @torch.no_grad()
@@ -146,8 +134,11 @@ def evaluate(model, preprocess, tokenizer, samples: list[Sample], image_size: in
     img = embed_samples(model, preprocess, samples, image_size)
     txt = embed_texts(model, tokenizer, captions)
     sim = img @ txt.T
-    result = {"n": len(samples), "recall": recall(sim), "top1_errors": error_breakdown(sim, samples, captions),
-              "hard_negative_accuracy": hard_negative_accuracy(model, tokenizer, img, samples, txt)}
+    recall = recall_at_k(img, txt, torch.arange(len(samples)))
+    result = {"n": len(samples),
+              "recall": {d: {k: round(v, 2) for k, v in r.items()} for d, r in recall.items()},
+              "top1_errors": error_breakdown(sim, samples, captions),
+              "hard_negative_accuracy": negatives_accuracy(model, tokenizer, img, samples, txt)}
     if subs:
         result["zero_shot_classification"] = subcategory_accuracy(model, tokenizer, img, samples, subs)
         result["zero_shot_classification"]["linear_probe_16shot"] = linear_probe(

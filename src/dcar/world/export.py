@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from dcar.data.records import Entry, write_fdrd
 from dcar.data.taxonomy import write_taxonomy
+from dcar.errors import DcarError
 from dcar.world.captions import caption
 from dcar.world.domains import get_domain, split_size
 from dcar.world.negatives import negative_captions
@@ -32,16 +33,24 @@ class MaterialisedSplit:
     count: int
 
 
-def entry_for(s: Sample, negatives: int = 4) -> Entry:
-    """The FDRD record of a sample; ``image`` is relative to the export folder."""
-    return Entry(
-        key=s.key,
-        caption=caption(s),
-        category=s.subcategory,
-        image=f"images/{s.key}.png",
-        negatives=negative_captions(s, negatives) if negatives else [],
-        meta_category=s.meta,
-    )
+NEGATIVE_SOURCES = ("world", "shared")
+
+
+def entry_for(s: Sample, negatives: int = 4, shared_generator=None) -> Entry:
+    """The FDRD record of a sample; ``image`` is relative to the export folder.
+
+    Negatives come from the sample's structure (:mod:`dcar.world.negatives`), or from the shared
+    text-based ``dcar.negatives`` generator when one is given.
+    """
+    text = caption(s)
+    if not negatives:
+        negs: list[str] = []
+    elif shared_generator is not None:
+        negs = [n.text for n in shared_generator.generate(text, s.subcategory, key=s.key, k=negatives)]
+    else:
+        negs = negative_captions(s, negatives)
+    return Entry(key=s.key, caption=text, category=s.subcategory, image=f"images/{s.key}.png",
+                 negatives=negs, meta_category=s.meta)
 
 
 def _save_png_atomic(img, path: Path) -> None:
@@ -76,10 +85,21 @@ def materialise(
     image_size: int = DEFAULT_SIZE,
     negatives: int = 4,
     progress: bool = True,
+    negatives_from: str = "world",
 ) -> MaterialisedSplit:
     """Write ``n`` samples (default: the split's standard size; ``shots`` per subcategory for a
-    downstream train split) to ``out``; returns where everything went."""
+    downstream train split) to ``out``; returns where everything went.
+
+    ``negatives_from``: ``world`` (structural, exact) or ``shared`` (``dcar.negatives``).
+    """
     d = get_domain(domain)
+    if negatives_from not in NEGATIVE_SOURCES:
+        raise DcarError(f"negatives_from must be one of {', '.join(NEGATIVE_SOURCES)}, not {negatives_from!r}")
+    shared = None
+    if negatives and negatives_from == "shared":
+        from dcar.negatives import make_generator
+
+        shared = make_generator(d.subcategories, k=negatives, taxonomy=d.taxonomy, seed=seed)
     count = split_size(d, split, shots) if n is None else n
     out = Path(out)
     images = out / "images"
@@ -87,7 +107,7 @@ def materialise(
     entries = []
     for i in tqdm(range(count), desc=f"{domain}/{split}", unit="img", disable=not progress):
         s = make_sample(d, split, i, seed)
-        entry = entry_for(s, negatives)
+        entry = entry_for(s, negatives, shared)
         path = out / entry.image
         if not _already_written(path, image_size):
             _save_png_atomic(render(s, image_size), path)

@@ -1,8 +1,11 @@
 """Hard negative captions built from a sample's *structure* (exact, no text parsing).
 
-Provisional: the project's shared, text-based negative generator is ``dcar.negatives``; once it is
-in main, exports may use it instead. This world-aware version stays useful because it never
-produces a caption that is secretly still true: it changes the structure and re-renders the text.
+The project's shared generator, ``dcar.negatives``, edits caption *text* and works on any data;
+world exports can use it (``materialise(..., negatives_from="shared")``). The default for the world
+is this structural version: it changes the sample and re-renders the caption, so a negative is
+never secretly still true, and it only uses values the domain itself uses (a text lexicon also
+proposes words this world never shows, "mottled" or "six", which a model can reject from the words
+alone, so such negatives are easier than real ones).
 
 K negatives per sample (FDRD files carry 4): half category swaps (a sibling subcategory of the same
 meta-category), half attribute perturbations (one attribute set to another value the domain uses).
