@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -61,4 +62,6 @@ def save_local_dir(model: CLIP, model_cfg: dict, image_size: int, out: str | Pat
     if provenance:
         config["dcar"] = provenance
     write_json_atomic(config, out / CONFIG_NAME)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):  # a model folder is read by others: not 0600
+        os.chmod(out / name, 0o644)
     return out

@@ -58,6 +58,7 @@ def _save_png_atomic(img, path: Path) -> None:
     os.close(fd)
     try:
         img.save(tmp, format="PNG")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; images are ordinary shared data
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
