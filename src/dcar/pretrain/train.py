@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import signal
@@ -127,6 +126,36 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+def _restore(p: Preset, ckpt: Path, device: str) -> tuple[torch.nn.Module, torch.optim.Optimizer, int, float]:
+    """A fresh model and optimiser, or the checkpoint's: (model, opt, step, elapsed seconds so far)."""
+    model = build_model(p.model_cfg, p.seed).to(device)
+    opt = make_optimizer(model, p)
+    if not ckpt.exists():
+        return model, opt, 0, 0.0
+    step, info = load_checkpoint(ckpt, model, opt)
+    if info.get("fingerprint") != p.fingerprint():
+        raise DcarError(f"{ckpt}: written by another recipe (preset {info.get('preset')!r}); "
+                        f"use another --out or delete it")
+    return model, opt, step, float(info.get("elapsed_s", 0.0))
+
+
+def train_step(model, opt, loss_fn, images: torch.Tensor, ids: torch.Tensor, lr: float, p: Preset) -> float:
+    """One contrastive step on a batch (uint8 images, token ids); returns the loss."""
+    device = next(model.parameters()).device
+    for group in opt.param_groups:
+        group["lr"] = lr
+    fi = F.normalize(model.encode_image(normalise(images).to(device)), dim=-1)
+    ft = F.normalize(encode_text_fast(model, ids.to(device)), dim=-1)
+    loss = loss_fn(fi, ft, model.logit_scale.exp())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
+    opt.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+    return loss.item()
+
+
 def train(p: Preset, out: str | Path, max_steps: int | None = None, progress: bool = True,
           device: str = "cpu") -> dict:
     """Run (or resume) the recipe into ``out``. ``max_steps`` stops early (tests, pilots) after
@@ -135,55 +164,36 @@ def train(p: Preset, out: str | Path, max_steps: int | None = None, progress: bo
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(p.threads)
     ckpt = out / "checkpoint.safetensors"
-    model = build_model(p.model_cfg, p.seed).to(device)
-    opt = make_optimizer(model, p)
-    step, info = 0, {}
-    if ckpt.exists():
-        step, info = load_checkpoint(ckpt, model, opt)
-        if info.get("fingerprint") != p.fingerprint():
-            raise DcarError(f"{ckpt}: written by another recipe (preset {info.get('preset')!r}); "
-                            f"use another --out or delete it")
-    elapsed0 = float(info.get("elapsed_s", 0.0))
+    model, opt, step, elapsed0 = _restore(p, ckpt, device)
     stop_at = p.steps if max_steps is None else min(p.steps, max_steps)
     log = _CsvLog(out / "train_log.csv", step)
     loss_fn = ClipLoss()
-    t0, last_t, last_step = time.time(), time.time(), step
-    ckpt_info = lambda s: {"preset": p.name, "fingerprint": p.fingerprint(),  # noqa: E731
-                           "elapsed_s": elapsed0 + time.time() - t0, "step": s}
+    t0 = time.time()
+    elapsed = lambda: elapsed0 + time.time() - t0  # noqa: E731  (wall time across resumed runs)
+    last = (time.time(), step)  # for samples/s between log rows
     model.train()
     loader = pretrain_loader(p.corpus, p.batch_size, p.seed, p.world_seed, p.image_size, step, stop_at, p.workers)
     bar = tqdm(total=stop_at, initial=step, desc=f"pretrain {p.name}", unit="step", disable=not progress)
     try:
         with _StopFlag() as flag:
             for images, ids in loader:
-                for group in opt.param_groups:
-                    group["lr"] = lr_at(step, p)
-                fi = F.normalize(model.encode_image(normalise(images).to(device)), dim=-1)
-                ft = F.normalize(encode_text_fast(model, ids.to(device)), dim=-1)
-                loss = loss_fn(fi, ft, model.logit_scale.exp())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
-                opt.step()
-                with torch.no_grad():
-                    model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+                loss = train_step(model, opt, loss_fn, images, ids, lr_at(step, p), p)
                 step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss:.3f}")
                 if step % p.log_every == 0 or step == stop_at:
-                    now = time.time()
-                    log.write(step=step, epoch=f"{step * p.batch_size / p.corpus:.3f}", loss=f"{loss.item():.5f}",
+                    rate = (step - last[1]) * p.batch_size / max(1e-9, time.time() - last[0])
+                    log.write(step=step, epoch=f"{step * p.batch_size / p.corpus:.3f}", loss=f"{loss:.5f}",
                               logit_scale=f"{model.logit_scale.exp().item():.3f}", lr=f"{lr_at(step - 1, p):.3e}",
-                              samples_per_s=f"{(step - last_step) * p.batch_size / max(1e-9, now - last_t):.1f}",
-                              elapsed_s=f"{elapsed0 + now - t0:.1f}")
-                    last_t, last_step = now, step
+                              samples_per_s=f"{rate:.1f}", elapsed_s=f"{elapsed():.1f}")
+                    last = (time.time(), step)
                 if step % p.eval_every == 0 or step == p.steps:
                     i2t, t2i = heldout_recall(model, p, p.eval_n)
-                    log.write(step=step, eval_i2t_r1=f"{i2t:.2f}", eval_t2i_r1=f"{t2i:.2f}",
-                              elapsed_s=f"{elapsed0 + time.time() - t0:.1f}")
+                    log.write(step=step, eval_i2t_r1=f"{i2t:.2f}", eval_t2i_r1=f"{t2i:.2f}", elapsed_s=f"{elapsed():.1f}")
                     bar.write(f"step {step}: held-out R@1 i2t {i2t:.1f}% t2i {t2i:.1f}% (n={p.eval_n})")
                 if step % p.ckpt_every == 0 or step == stop_at or flag.stop:
-                    save_checkpoint(ckpt, model, opt, step, ckpt_info(step))
+                    info = {"preset": p.name, "fingerprint": p.fingerprint(), "elapsed_s": elapsed(), "step": step}
+                    save_checkpoint(ckpt, model, opt, step, info)
                 if flag.stop:
                     bar.write(f"stopped at step {step}; run the same command again to resume")
                     break
@@ -192,7 +202,7 @@ def train(p: Preset, out: str | Path, max_steps: int | None = None, progress: bo
         log.close()
     if step < p.steps:
         return {"step": step, "finished": False}
-    return _finish(model, p, out, elapsed0 + time.time() - t0)
+    return _finish(model, p, out, elapsed())
 
 
 def _finish(model, p: Preset, out: Path, elapsed: float) -> dict:
