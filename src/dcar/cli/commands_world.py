@@ -1,3 +1,62 @@
-"""`dcar world` commands."""
+"""`dcar data synth` (write a procedural-world split as FDRD data) and `dcar pretrain` (train the small CLIP)."""
 
-from dcar.cli.app import app, data_app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from dcar.cli.app import app, data_app
+from dcar.errors import DcarError
+
+_console = Console()
+
+
+@data_app.command("synth")
+def synth(
+    domain: Optional[str] = typer.Option(None, "--domain", help="A downstream domain name, or 'pretrain'."),
+    split: str = typer.Option("test", "--split", help="train | val | test"),
+    n: Optional[int] = typer.Option(None, "--n", min=1, help="Number of images (default: the split's size)."),
+    shots: Optional[int] = typer.Option(None, "--shots", min=1, help="Images per subcategory in a downstream train split (default 16)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder: NAME_SPLIT.json, images/, NAME_taxonomy.json."),
+    seed: int = typer.Option(0, "--seed", help="World seed (same seed, same data)."),
+    image_size: int = typer.Option(64, "--image-size", min=16, help="Image side in pixels."),
+    negatives: int = typer.Option(4, "--negatives", min=0, help="Hard negative captions per image."),
+    negatives_from: str = typer.Option("world", "--negatives-from", help="world (from each sample's structure) or shared (dcar.negatives, text-based)."),
+    list_domains: bool = typer.Option(False, "--list", help="Print the domain names and exit."),
+) -> None:
+    """Write a split of the procedural fine-grained world as FDRD JSON + images + taxonomy."""
+    from dcar.world.domains import DOMAINS
+    from dcar.world.export import materialise
+
+    if list_domains:
+        for name, d in DOMAINS.items():
+            typer.echo(f"{name}\t{len(d.subcategories)} subcategories\t{d.description}")
+        return
+    if not domain or out is None:
+        raise DcarError("dcar data synth: give --domain and --out (or --list)")
+    result = materialise(domain, split, out, n=n, seed=seed, shots=shots, image_size=image_size,
+                         negatives=negatives, negatives_from=negatives_from)
+    _console.print(f"wrote {result.count} entries: {result.fdrd}, images in {result.images}, taxonomy {result.taxonomy}")
+
+
+@app.command("pretrain")
+def pretrain(
+    preset: str = typer.Option("synthetic-small", "--preset", help="Recipe name (synthetic-small, tiny)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoint, train_log.csv, model/, loss_curve.png."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (resumable)."),
+    device: str = typer.Option("cpu", "--device", help="torch device (cpu, cuda)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes rendering batches (default: the preset's)."),
+) -> None:
+    """Pretrain a small CLIP on the procedural world (resumes from DIR/checkpoint.safetensors)."""
+    from dcar.pretrain import get_preset, train
+
+    p = get_preset(preset, **({"workers": workers} if workers is not None else {}))
+    result = train(p, out, max_steps=max_steps, device=device)
+    if result["finished"]:
+        _console.print(f"done: {out / 'model'} ({result['model_bytes'] / 1e6:.1f} MB), "
+                       f"{result['train_wall_s'] / 60:.1f} min; load it with open_clip 'local-dir:{out / 'model'}'")
+    else:
+        _console.print(f"stopped at step {result['step']}; run the same command again to resume")
