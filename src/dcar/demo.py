@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 from dcar.reporting import markdown_table, recall_chart, rich_table
 
 BUILTIN_MODEL = "builtin:synthetic-small"

@@ -61,7 +61,8 @@ def embed_command(
     """
     from tqdm.auto import tqdm
 
-    from dcar.evaluation.cache import BlockCache, fingerprint, save_npy_atomic, write_text_atomic
+    from dcar.atomic import write_text_atomic
+    from dcar.evaluation.cache import BlockCache, fingerprint, save_npy_atomic
     from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 
     if (images is None) == (texts is None):
@@ -118,7 +119,7 @@ def eval_command(
     The gallery is each set's images with their positive captions; negatives only feed
     hard_negative_acc. A killed run resumes from OUT.parts/.
     """
-    from dcar.data.records import write_json_atomic
+    from dcar.atomic import write_json_atomic
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
 
     if len(fdrd) != len(images):

@@ -69,8 +69,8 @@ def compare_command(
     out: Path = typer.Option(..., "--out", help="Folder for compare.md, compare.json and compare.png."),
 ) -> None:
     """Put several evaluations side by side: a markdown table, a JSON file and a chart."""
-    from dcar.data.records import write_json_atomic
-    from dcar.evaluation.cache import write_text_atomic
+    from dcar.atomic import write_json_atomic
+    from dcar.atomic import write_text_atomic
     from dcar.reporting import markdown_table, recall_chart, rich_table
 
     loaded = [_load_results(p) for p in runs]

@@ -6,11 +6,10 @@ FDRD files, image folders, CSV/JSONL lists and the synthetic world all become a 
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dcar.atomic import write_json_atomic
 
 
 @dataclass
@@ -23,22 +22,6 @@ class Entry:
     image: str | None = None  # image path as written in the source (resolved later against a root)
     negatives: list[str] = field(default_factory=list)
     meta_category: str | None = None
-
-
-def write_json_atomic(obj: object, path: str | Path) -> None:
-    """Write JSON so that a reader (or a killed run) never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_fdrd(entries: list[Entry], path: str | Path, file_path_root: str | None = None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 from dcar.errors import DataError
 
 

@@ -9,13 +9,13 @@ no half block behind. Files are read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from dcar.atomic import atomic_path
 
 
 def fingerprint(*parts: object, items: Iterable[str] = ()) -> str:
@@ -57,14 +57,8 @@ class BlockCache:
             return None
 
     def put(self, index: int, **arrays: np.ndarray) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".block.", suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, self._path(index))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self._path(index)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -75,25 +69,5 @@ class BlockCache:
 
 def save_npy_atomic(array: np.ndarray, path: str | Path) -> None:
     """``np.save`` through a temporary file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(text: str, path: str | Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 from tqdm import tqdm
 
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 from dcar.errors import DcarError
 from dcar.evaluation.recall import recall_at_k
 from dcar.pretrain.checkpoint import load_checkpoint, save_checkpoint

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors.torch import load_file
 
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
 from dcar.training import checkpoint as ckpt

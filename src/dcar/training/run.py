@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 
 import dcar
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 from dcar.data.sources import load_entries
 from dcar.data.taxonomy import read_taxonomy
 from dcar.errors import DcarError

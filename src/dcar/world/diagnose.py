@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 from dcar.evaluation.recall import hard_negative_accuracy, recall_at_k
 from dcar.world.captions import caption, name_sentence
 from dcar.world.domains import PRETRAIN, downstream_domains, get_domain, split_size

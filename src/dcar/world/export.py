@@ -7,14 +7,13 @@ that are already there (every file is written atomically), and the JSON is writt
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from tqdm import tqdm
 
+from dcar.atomic import atomic_path
 from dcar.data.records import Entry, write_fdrd
 from dcar.data.taxonomy import write_taxonomy
 from dcar.errors import DcarError
@@ -54,15 +53,8 @@ def entry_for(s: Sample, negatives: int = 4, shared_generator=None) -> Entry:
 
 
 def _save_png_atomic(img, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; images are ordinary shared data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _already_written(path: Path, size: int) -> bool:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
+from dcar.atomic import write_text_atomic
 from dcar.data.build.builder import BuildOptions, BuildReport, CaptionBuilder
 from dcar.data.build.cache import AnswerCache
 from dcar.data.build.captioners.base import CaptionerOptions, load_captioner
@@ -134,8 +133,5 @@ def _write_skipped(path: Path, lines: list[str]) -> Path | None:
     if not lines:
         path.unlink(missing_ok=True)
         return None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("key\treason\n" + "\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic("key\treason\n" + "\n".join(lines) + "\n", path)
     return path
