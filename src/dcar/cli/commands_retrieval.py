@@ -116,7 +116,8 @@ def eval_command(
         raise DcarError(f"{len(fdrd)} --fdrd but {len(images)} --images: give one image root per test set")
     names = _unique_names([p.stem for p in fdrd])
     datasets = [load_eval_dataset(f, root, name) for f, root, name in zip(fdrd, images, names)]
-    encoder = load_encoder(model, device or default_device())
+    device = device or default_device()
+    encoder = load_encoder(model, device)
     err = Console(stderr=True)
     skips: list[str] = []
 
@@ -124,7 +125,7 @@ def eval_command(
         skips.append(f"{name}: {path} ({reason})")
 
     parts = Path(f"{out}.parts")
-    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip)
+    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device)
     write_json_atomic(results, out)
     shutil.rmtree(parts, ignore_errors=True)
     for ds in datasets:

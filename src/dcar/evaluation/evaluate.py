@@ -59,12 +59,14 @@ def evaluate(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     on_skip: SkipReport | None = None,
+    device: str | None = None,
 ) -> dict:
     """Results for every dataset plus their average, as written by ``dcar eval``.
 
     With ``cache_dir``, image features are saved block by block under it, so a killed evaluation
     resumes without re-encoding finished blocks (the caller removes the folder when done).
     ``on_skip(dataset, path, reason)`` is called for every image that could not be decoded.
+    ``device``: where recall is computed (default CPU).
     """
     per: dict[str, dict] = {}
     for ds in datasets:
@@ -72,7 +74,7 @@ def evaluate(
         if cache_dir is not None:
             key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=[e.image or "" for e in ds.entries])
             cache = BlockCache(Path(cache_dir) / ds.name, key)
-        per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip)
+        per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip, device)
     return {
         "model": encoder.model,
         "method": encoder.method,
@@ -92,6 +94,7 @@ def evaluate_dataset(
     cache: BlockCache | None = None,
     progress: bool = True,
     on_skip: SkipReport | None = None,
+    device: str | None = None,
 ) -> dict:
     """One dataset's entry of the results (see module docstring)."""
     image_paths = list(dict.fromkeys(e.image for e in ds.entries))  # each file once, first-seen order
@@ -111,7 +114,7 @@ def evaluate_dataset(
     texts = [e.caption for e in kept] + [n for group in negatives for n in group]
     text_feats = embed_texts(encoder, texts, batch_size=max(batch_size, 256), progress=progress)
     captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
-    result = recall_at_k(image_feats, captions, owner)
+    result = recall_at_k(image_feats, captions, owner, device=device)
     groups, start = [], 0
     for group in negatives:
         groups.append(negative_feats[start : start + len(group)])
