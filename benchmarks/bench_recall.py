@@ -3,7 +3,8 @@
 Same random input for both (seeded): N images, P captions per image, dimension E, captions noisy
 copies of their image so recall lands mid-range. Each implementation runs in its own subprocess so
 that its peak resident memory is its own; "extra" memory is the peak resident memory during the
-computation (VmHWM, reset once the inputs exist) minus the memory held at that point (Linux). Prints both, the time ratio and the largest recall difference.
+computation (VmHWM, reset once the inputs exist) minus the memory held at that point (Linux).
+Prints both, the time ratio and the largest recall difference.
 
 clip_benchmark is *not* a dcar dependency; install it for this script only:
 ``pip install --no-deps clip-benchmark`` (its metrics module needs only torch and tqdm).

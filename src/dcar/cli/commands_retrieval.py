@@ -66,7 +66,8 @@ def embed_command(
         raise DcarError(f"{listing}: the list is empty")
     items = [s for _, s in numbered]
     encoder = load_encoder(model, device or default_device())
-    cache = BlockCache(Path(f"{out}.parts") / "embed", fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items))
+    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items)
+    cache = BlockCache(Path(f"{out}.parts") / "embed", key)
     bar = tqdm(total=len(items), unit=kind[:-1], desc=f"embedding {kind}")
 
     def compute(start: int, stop: int) -> dict[str, np.ndarray]:

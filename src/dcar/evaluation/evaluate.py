@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dcar.data.records import Entry
 from dcar.data.sources import load_entries
@@ -101,9 +102,9 @@ def evaluate_dataset(
     image_feats, readable, unreadable = _embed_gallery_images(
         encoder, image_paths, batch_size, num_workers, cache, progress
     )
-    for line in unreadable:
-        path, _, reason = line.partition("\t")
-        if on_skip is not None:
+    if on_skip is not None:
+        for line in unreadable:
+            path, _, reason = line.partition("\t")
             on_skip(ds.name, path, reason)
     row_of = _rows_of(image_paths, readable)
     kept = [e for e in ds.entries if e.image in row_of]
@@ -114,15 +115,11 @@ def evaluate_dataset(
     texts = [e.caption for e in kept] + [n for group in negatives for n in group]
     text_feats = embed_texts(encoder, texts, batch_size=max(batch_size, 256), progress=progress)
     captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
-    result = recall_at_k(image_feats, captions, owner, device=device)
-    groups, start = [], 0
-    for group in negatives:
-        groups.append(negative_feats[start : start + len(group)])
-        start += len(group)
-    hna = hard_negative_accuracy(image_feats[owner], captions, groups) if start else None
+    has_negatives = len(negative_feats) > 0
+    groups = np.split(negative_feats, np.cumsum([len(g) for g in negatives])[:-1]) if has_negatives else []
     return {
-        **result,
-        "hard_negative_acc": hna,
+        **recall_at_k(image_feats, captions, owner, device=device),
+        "hard_negative_acc": hard_negative_accuracy(image_feats[owner], captions, groups) if has_negatives else None,
         "n_images": int(image_feats.shape[0]),
         "n_captions": len(kept),
         "skipped_images": ds.missing_images + len(unreadable),
@@ -138,8 +135,6 @@ def _rows_of(paths: list[str], readable: np.ndarray) -> dict[str, int]:
 def _embed_gallery_images(encoder, paths, batch_size, num_workers, cache, progress):
     """Features of the readable images (rows in path order), the readable mask and the
     "path<TAB>reason" of each unreadable image, resumably."""
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(paths), unit="image", desc="embedding images", leave=False, disable=not progress)
 
     def compute(start: int, stop: int) -> dict[str, np.ndarray]:
