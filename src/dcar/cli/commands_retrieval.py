@@ -108,7 +108,9 @@ def eval_command(
     """Recall@1/5/10 (image->text, text->image) and hard-negative accuracy per test set.
 
     The gallery is each set's images with their positive captions; negatives only feed
-    hard_negative_acc. A killed run resumes from OUT.parts/.
+    hard_negative_acc (entries whose positive outscores all their negatives; negatives identical
+    to the positive are left out). All numbers in percent; ties rank the right answer first.
+    The dataset name is the file's stem. A killed run resumes from OUT.parts/.
     """
     from dcar.data.records import write_json_atomic
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
