@@ -157,6 +157,12 @@ def test_root_is_walked_once_and_not_statted_per_candidate(tmp_path: Path, monke
     assert len(walks) == 1 and stats == [] and len(res.found) == 30
 
 
+def test_symlink_loop_is_walked_once(tmp_path: Path):
+    save_image(tmp_path / "img" / "a" / "x_1.jpg")
+    (tmp_path / "img" / "a" / "loop").symlink_to(tmp_path / "img")
+    assert list(ImageIndex(tmp_path / "img").by_rel) == ["a/x_1.jpg"]
+
+
 def test_missing_root(tmp_path: Path):
     with pytest.raises(DataError, match="image folder not found"):
         ImageIndex(tmp_path / "nope")

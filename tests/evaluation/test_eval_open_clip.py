@@ -45,7 +45,8 @@ def test_zero_shot_encoder_on_open_clip(tiny_dir: Path, tmp_path: Path, tiny_ope
     assert torch.allclose(img.norm(dim=1), torch.ones(2)) and torch.allclose(txt.norm(dim=1), torch.ones(2))
     # same weights -> same fingerprint; another random init of the same config -> a different one
     again = ZeroShotEncoder(load_backbone(f"open_clip:local-dir:{tiny_dir}"))
-    other = ZeroShotEncoder(load_backbone(f"open_clip:local-dir:{write_tiny_local_dir(tmp_path / 'o', tiny_open_clip_cfg, 1)}"))
+    other_dir = write_tiny_local_dir(tmp_path / "other", tiny_open_clip_cfg, seed=1)
+    other = ZeroShotEncoder(load_backbone(f"open_clip:local-dir:{other_dir}"))
     assert enc.fingerprint() == again.fingerprint() != other.fingerprint()
 
 

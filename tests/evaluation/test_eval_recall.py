@@ -66,15 +66,19 @@ def test_rank_counts_every_better_caption():
     assert recall_at_k(images, captions, owner)["i2t"]["R@10"] == 50.0  # image 1 is found, image 0 not
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("block_elements", [7, 100, 1 << 24])
-def test_matches_full_matrix_on_random_data(block_elements):
+def test_matches_full_matrix_on_random_data(block_elements, device):
     rng = np.random.default_rng(0)
     n, e = 60, 16
     owner = np.concatenate([np.arange(n), rng.integers(0, n, size=140)])  # 1..~7 captions per image
     rng.shuffle(owner)
     images = unit(rng.normal(size=(n, e)))
     captions = unit(images[owner] + 1.2 * rng.normal(size=(len(owner), e)))  # noisy: ranks spread
-    got = recall_at_k(images, captions, owner, block_elements=block_elements)
+    got = recall_at_k(images, captions, owner, block_elements=block_elements, device=device)
     want = naive_recall(images, captions, owner)
     for direction in ("i2t", "t2i"):
         assert got[direction] == pytest.approx(want[direction], abs=1e-9)
@@ -124,8 +128,9 @@ def float64_ranks(images, texts, owner, tol=1e-10):
     return i2t, t2i
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("block_elements", [30, 1 << 24])
-def test_duplicates_and_near_duplicates_follow_float64(block_elements):
+def test_duplicates_and_near_duplicates_follow_float64(block_elements, device):
     """Exact copies tie (bit-identical float64 scores); copies nudged by 1e-7, below float32
     matrix-product error, are still ordered as float64 orders them."""
     rng = np.random.default_rng(1)
@@ -135,7 +140,7 @@ def test_duplicates_and_near_duplicates_follow_float64(block_elements):
     texts = images[owner] + 0.3 * rng.normal(size=(40, 64)).astype(np.float32)
     texts[20:30] = texts[:10] + 1e-7 * rng.normal(size=(10, 64)).astype(np.float32)
     texts[30:35] = texts[0:5]  # exact copies attached to other images
-    got = retrieval_ranks(images, texts, owner, block_elements=block_elements)
+    got = retrieval_ranks(images, texts, owner, block_elements=block_elements, device=device)
     want_i2t, want_t2i = float64_ranks(images, texts, owner)
     assert got.i2t.tolist() == want_i2t.tolist() and got.t2i.tolist() == want_t2i.tolist()
     assert got.i2t.max() > 0 and got.t2i.max() > 0

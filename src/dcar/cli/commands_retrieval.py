@@ -75,7 +75,8 @@ def embed_command(
         raise DcarError(f"{listing}: the list is empty")
     items = [s for _, s in numbered]
     encoder = load_encoder(model, device or default_device())
-    cache = BlockCache(Path(f"{out}.parts") / "embed", fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items))
+    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items)
+    cache = BlockCache(Path(f"{out}.parts") / "embed", key)
     bar = tqdm(total=len(items), unit=kind[:-1], desc=f"embedding {kind}")
 
     def compute(start: int, stop: int) -> dict[str, np.ndarray]:
@@ -117,7 +118,9 @@ def eval_command(
     """Recall@1/5/10 (image->text, text->image) and hard-negative accuracy per test set.
 
     The gallery is each set's images with their positive captions; negatives only feed
-    hard_negative_acc. A killed run resumes from OUT.parts/.
+    hard_negative_acc (entries whose positive outscores all their negatives; negatives identical
+    to the positive are left out). All numbers in percent; ties rank the right answer first.
+    The dataset name is the file's stem. A killed run resumes from OUT.parts/.
     """
     from dcar.atomic import write_json_atomic
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
@@ -126,7 +129,8 @@ def eval_command(
         raise DcarError(f"{len(fdrd)} --fdrd but {len(images)} --images: give one image root per test set")
     names = _unique_names([p.stem for p in fdrd])
     datasets = [load_eval_dataset(f, root, name) for f, root, name in zip(fdrd, images, names)]
-    encoder = load_encoder(model, device or default_device(), checkpoint)
+    device = device or default_device()
+    encoder = load_encoder(model, device, checkpoint)
     err = Console(stderr=True)
     skips: list[str] = []
 
@@ -134,7 +138,7 @@ def eval_command(
         skips.append(f"{name}: {path} ({reason})")
 
     parts = Path(f"{out}.parts")
-    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip)
+    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device)
     write_json_atomic(results, out)
     shutil.rmtree(parts, ignore_errors=True)
     for ds in datasets:

@@ -37,7 +37,13 @@ class ImageIndex:
             raise DataError(f"{root}: image folder not found")
         self.by_rel: dict[str, Path] = {}
         self.by_alias: dict[str, list[Path]] = {}
+        seen: set[tuple[int, int]] = set()
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=True):
+            st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in seen:  # a symlink loop, or a folder linked twice
+                dirnames.clear()
+                continue
+            seen.add((st.st_dev, st.st_ino))
             dirnames.sort()  # deterministic order, so ambiguity reports are stable
             rel_dir = Path(dirpath).relative_to(self.root)
             for name in sorted(filenames):

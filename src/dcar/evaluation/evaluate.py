@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dcar.data.records import Entry
 from dcar.data.sources import load_entries
@@ -60,12 +61,14 @@ def evaluate(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     on_skip: SkipReport | None = None,
+    device: str | None = None,
 ) -> dict:
     """Results for every dataset plus their average, as written by ``dcar eval``.
 
     With ``cache_dir``, image features are saved block by block under it, so a killed evaluation
     resumes without re-encoding finished blocks (the caller removes the folder when done).
     ``on_skip(dataset, path, reason)`` is called for every image that could not be decoded.
+    ``device``: where recall is computed (default CPU).
     """
     per: dict[str, dict] = {}
     for ds in datasets:
@@ -73,7 +76,7 @@ def evaluate(
         if cache_dir is not None:
             key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=[e.image or "" for e in ds.entries])
             cache = BlockCache(Path(cache_dir) / ds.name, key)
-        per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip)
+        per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip, device)
     return {
         "model": encoder.model,
         "method": encoder.method,
@@ -93,15 +96,16 @@ def evaluate_dataset(
     cache: BlockCache | None = None,
     progress: bool = True,
     on_skip: SkipReport | None = None,
+    device: str | None = None,
 ) -> dict:
     """One dataset's entry of the results (see module docstring)."""
     image_paths = list(dict.fromkeys(e.image for e in ds.entries))  # each file once, first-seen order
     image_feats, readable, unreadable = _embed_gallery_images(
         encoder, image_paths, batch_size, num_workers, cache, progress
     )
-    for line in unreadable:
-        path, _, reason = line.partition("\t")
-        if on_skip is not None:
+    if on_skip is not None:
+        for line in unreadable:
+            path, _, reason = line.partition("\t")
             on_skip(ds.name, path, reason)
     row_of = _rows_of(image_paths, readable)
     kept = [e for e in ds.entries if e.image in row_of]
@@ -112,20 +116,17 @@ def evaluate_dataset(
     texts = [e.caption for e in kept] + [n for group in negatives for n in group]
     text_feats = embed_texts(encoder, texts, batch_size=max(batch_size, 256), progress=progress)
     captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
-    result = recall_at_k(image_feats, captions, owner)
+    result = recall_at_k(image_feats, captions, owner, device=device)
     if getattr(encoder, "rerank_k", 0):
         readable_paths = [p for p in image_paths if p in row_of]
         frozen = embed_images(encoder.frozen_encoder(), readable_paths, batch_size, num_workers, progress=False).features
         texts_kept = [e.caption for e in kept]
         result = reranked_recall(encoder, image_feats, frozen, captions, texts_kept, owner, max(batch_size, 256))
-    groups, start = [], 0
-    for group in negatives:
-        groups.append(negative_feats[start : start + len(group)])
-        start += len(group)
-    hna = hard_negative_accuracy(image_feats[owner], captions, groups) if start else None
+    has_negatives = len(negative_feats) > 0
+    groups = np.split(negative_feats, np.cumsum([len(g) for g in negatives])[:-1]) if has_negatives else []
     return {
         **result,
-        "hard_negative_acc": hna,
+        "hard_negative_acc": hard_negative_accuracy(image_feats[owner], captions, groups) if has_negatives else None,
         "n_images": int(image_feats.shape[0]),
         "n_captions": len(kept),
         "skipped_images": ds.missing_images + len(unreadable),
@@ -141,8 +142,6 @@ def _rows_of(paths: list[str], readable: np.ndarray) -> dict[str, int]:
 def _embed_gallery_images(encoder, paths, batch_size, num_workers, cache, progress):
     """Features of the readable images (rows in path order), the readable mask and the
     "path<TAB>reason" of each unreadable image, resumably."""
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(paths), unit="image", desc="embedding images", leave=False, disable=not progress)
 
     def compute(start: int, stop: int) -> dict[str, np.ndarray]:

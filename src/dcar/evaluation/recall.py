@@ -137,9 +137,13 @@ def _float32_error_bound(images: torch.Tensor, texts: torch.Tensor) -> float:
     """Twice the worst-case error of a float32 dot product: E * u * max|a| * max|b| (u = 2**-24)."""
     if not len(images) or not len(texts):
         return 0.0
-    a = float(images.double().norm(dim=1).max())
-    b = float(texts.double().norm(dim=1).max())
-    return 2.0 * images.shape[1] * 2.0**-24 * a * b
+    return 2.0 * images.shape[1] * 2.0**-24 * _max_norm(images) * _max_norm(texts)
+
+
+def _max_norm(x: torch.Tensor) -> float:
+    """Largest row norm, in float64 chunks (a float64 copy of 250k captions would take 1 GB)."""
+    step = max(1, (BLOCK_ELEMENTS // 8) // max(1, x.shape[1]))
+    return max(float(x[s : s + step].double().norm(dim=1).max()) for s in range(0, len(x), step))
 
 
 def _dot64(a: torch.Tensor, ia: torch.Tensor, b: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
