@@ -17,6 +17,8 @@ from torch import nn
 
 from dcar.backbone.base import Backbone, TowerPrompts
 from dcar.data.records import Entry
+from dcar.losses import contrastive_loss
+from dcar.prompts import DualPrompts
 
 
 @dataclass
@@ -112,8 +114,12 @@ class RetrievalMethod(nn.Module):
         """Called once before training with the training entries (e.g. to build negatives)."""
 
     def training_losses(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
-        """Losses for one batch; key ``loss`` is what is minimised."""
-        raise NotImplementedError(f"{type(self).__name__} has nothing to train")
+        """Losses for one batch; key ``loss`` is what is minimised. Default: L_con, the symmetric
+        InfoNCE over the batch with the backbone's frozen temperature (what the baselines use)."""
+        images = self.encode_images(batch.pixels)
+        texts = self.encode_texts(batch.captions)
+        loss = contrastive_loss(images, texts, self.backbone.logit_scale)
+        return {"loss": loss, "l_con": loss.detach()}
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
@@ -130,3 +136,19 @@ class RetrievalMethod(nn.Module):
 
     def count_trainable(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class DualPromptMethod(RetrievalMethod):
+    """A method whose prompts are a :class:`~dcar.prompts.DualPrompts` pair (MaPLe, DCAR)."""
+
+    prompts: DualPrompts
+
+    @property
+    def text_prompt_length(self) -> int:
+        return self.prompts.length
+
+    def text_prompts(self) -> TowerPrompts:
+        return self.prompts.text_prompts()
+
+    def image_prompts(self) -> TowerPrompts | None:
+        return self.prompts.image_prompts()

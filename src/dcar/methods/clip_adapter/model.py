@@ -6,8 +6,7 @@ import torch
 
 from dcar.adapters import ClipAdapter
 from dcar.backbone.base import Backbone
-from dcar.losses import contrastive_loss
-from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod, TrainBatch
+from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod
 
 
 @dataclass
@@ -42,9 +41,3 @@ class ClipAdapterMethod(RetrievalMethod):
         with torch.no_grad():
             feats = self.backbone.encode_text(ids, token_weights=token_weights).float()
         return self.text_adapter(feats) if self.text_adapter is not None else feats
-
-    def training_losses(self, batch: TrainBatch) -> dict:
-        loss = contrastive_loss(
-            self.encode_images(batch.pixels), self.encode_texts(batch.captions), self.backbone.logit_scale
-        )
-        return {"loss": loss, "l_con": loss.detach()}

@@ -3,8 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dcar.backbone.base import Backbone, TowerPrompts
-from dcar.losses import contrastive_loss
-from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod, TrainBatch
+from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod
 from dcar.prompts import TextPrompts
 
 
@@ -35,9 +34,3 @@ class CoOp(RetrievalMethod):
 
     def text_prompts(self) -> TowerPrompts:
         return self.ctx()
-
-    def training_losses(self, batch: TrainBatch) -> dict:
-        images = self.encode_images(batch.pixels)
-        texts = self.encode_texts(batch.captions)
-        loss = contrastive_loss(images, texts, self.backbone.logit_scale)
-        return {"loss": loss, "l_con": loss.detach()}

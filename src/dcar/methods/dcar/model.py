@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from dcar.adapters import ResidualBottleneck
-from dcar.backbone.base import Backbone, TowerPrompts
+from dcar.backbone.base import Backbone
 from dcar.data.records import Entry
 from dcar.losses import category_loss, contrastive_loss
-from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod, TrainBatch
+from dcar.methods.base import DualPromptMethod, MethodConfig, OptimizerDefaults, TrainBatch
 from dcar.methods.dcar.negatives import NegativeBank
 from dcar.prompts import DualPrompts
 from dcar.reweighting import TokenReweighter
@@ -54,7 +54,7 @@ class DcarConfig(MethodConfig):
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
 
 
-class Dcar(RetrievalMethod):
+class Dcar(DualPromptMethod):
     config_class = DcarConfig
 
     def __init__(self, backbone: Backbone, config: DcarConfig):
@@ -66,16 +66,6 @@ class Dcar(RetrievalMethod):
         self._frozen_cache: dict[str, torch.Tensor] = {}
 
     # ---- encoders ------------------------------------------------------------------------------
-    @property
-    def text_prompt_length(self) -> int:
-        return self.prompts.length
-
-    def text_prompts(self) -> TowerPrompts:
-        return self.prompts.text_prompts()
-
-    def image_prompts(self) -> TowerPrompts | None:
-        return self.prompts.image_prompts()
-
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         feats = self.text_features(self.tokenize(texts)).float()
         if self.caa is not None and self.config.caa_at_inference:

@@ -3,8 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dcar.backbone.base import Backbone
-from dcar.losses import contrastive_loss
-from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod, TrainBatch
+from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod
 
 
 @dataclass
@@ -23,9 +22,3 @@ class FineTune(RetrievalMethod):
         super().__init__(backbone, config)
         for name, p in self.backbone.named_parameters():
             p.requires_grad_("logit_scale" not in name)
-
-    def training_losses(self, batch: TrainBatch) -> dict:
-        loss = contrastive_loss(
-            self.encode_images(batch.pixels), self.encode_texts(batch.captions), self.backbone.logit_scale
-        )
-        return {"loss": loss, "l_con": loss.detach()}

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dcar.backbone.base import Backbone, TowerPrompts
-from dcar.losses import contrastive_loss
-from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod, TrainBatch
+from dcar.backbone.base import Backbone
+from dcar.methods.base import DualPromptMethod, MethodConfig, OptimizerDefaults
 from dcar.prompts import DualPrompts
 
 
@@ -23,25 +22,9 @@ class MaPLeConfig(MethodConfig):
     optimizer: OptimizerDefaults = field(default_factory=lambda: OptimizerDefaults("sgd", 0.0035, 5e-4))
 
 
-class MaPLe(RetrievalMethod):
+class MaPLe(DualPromptMethod):
     config_class = MaPLeConfig
 
     def __init__(self, backbone: Backbone, config: MaPLeConfig):
         super().__init__(backbone, config)
         self.prompts = DualPrompts(backbone, config.n_ctx, config.depth, config.init_words)
-
-    @property
-    def text_prompt_length(self) -> int:
-        return self.prompts.length
-
-    def text_prompts(self) -> TowerPrompts:
-        return self.prompts.text_prompts()
-
-    def image_prompts(self) -> TowerPrompts | None:
-        return self.prompts.image_prompts()
-
-    def training_losses(self, batch: TrainBatch) -> dict:
-        loss = contrastive_loss(
-            self.encode_images(batch.pixels), self.encode_texts(batch.captions), self.backbone.logit_scale
-        )
-        return {"loss": loss, "l_con": loss.detach()}
