@@ -6,18 +6,10 @@ from pathlib import Path
 import pytest
 from data_helpers import caltech_style, save_image, write_json
 
-from dcar.cli import main
+from cli_helpers import run_cli
 from dcar.data.validate import count_over_length, token_count, validate
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_token_count_includes_start_and_end():

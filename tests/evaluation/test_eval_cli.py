@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from eval_helpers import ColourEncoder
 from PIL import Image
 
-from dcar.cli import commands_retrieval, main
+from dcar.cli import commands_retrieval
 
 
 @pytest.fixture
@@ -16,14 +17,6 @@ def colour_model(monkeypatch):
     monkeypatch.setattr(commands_retrieval, "load_encoder", lambda model, device, checkpoint=None: ColourEncoder())
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_eval_writes_exact_schema(colour_model, colour_fdrd, tmp_path: Path, capsys):
