@@ -32,7 +32,7 @@ class DemoConfig:
     method: str = "dcar"
     seed: int = 0
     train: dict[str, Any] = field(default_factory=lambda: {"epochs": 8, "batch_size": 32, "num_workers": 0})
-    # Chosen on the garden *val* split for the built-in model (docs/experiments/demo_selection.md):
+    # Chosen on the garden *val* split for the built-in model (docs/experiments/README.md):
     # its 64-pixel ViT sees 16 patches, so 2 coupled image prompts per layer are 12% of the
     # sequence and, at initialisation, cost more than training wins back in 8 epochs; shallow
     # text prompts with DTR, negatives, CAA and L_cate do better. Real ViT-B models keep the
