@@ -13,16 +13,21 @@ from dcar.cli.app import app
 from dcar.errors import DcarError
 
 
+def _read_json(path: Path, missing_hint: str = "") -> object:
+    """A JSON file's content, or a one-line DcarError naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, IsADirectoryError):
+        raise DcarError(f"{path}: not found{missing_hint}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DcarError(f"{path}: not valid JSON ({err})") from None
+
+
 def _read_config(path: Path | None) -> dict:
     """--config FILE: {"method": {...method overrides}, "train": {...run settings}}."""
     if path is None:
         return {}
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DcarError(f"{path}: config file not found") from None
-    except json.JSONDecodeError as err:
-        raise DcarError(f"{path}: not valid JSON ({err})") from None
+    cfg = _read_json(path)
     if not isinstance(cfg, dict) or set(cfg) - {"method", "train"}:
         raise DcarError(f'{path}: expected {{"method": {{...}}, "train": {{...}}}}')
     return cfg
@@ -84,12 +89,7 @@ def compare_command(
 
 def _load_results(path: Path) -> dict:
     file = path / "results.json" if path.is_dir() else path
-    try:
-        results = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DcarError(f"{file}: not found (run `dcar eval --checkpoint RUN --out RUN/results.json` first)") from None
-    except json.JSONDecodeError as err:
-        raise DcarError(f"{file}: not valid JSON ({err})") from None
+    results = _read_json(file, " (run `dcar eval --checkpoint RUN --out RUN/results.json` first)")
     if not isinstance(results, dict) or "datasets" not in results:
         raise DcarError(f"{file}: not a `dcar eval` results file")
     results.setdefault("label", f"{results.get('method', '?')} ({path.name})" if path.is_dir() else results.get("method"))
