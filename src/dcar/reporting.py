@@ -72,3 +72,13 @@ def recall_chart(runs: list[dict[str, Any]], path: str | Path, title: str = "Rec
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(path)
+
+
+def summary_table(title: str, rows: list[tuple[str, object]]) -> Table:
+    """A two-column "what / value" table, as the data commands print their reports."""
+    table = Table(title=title, show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for what, value in rows:
+        table.add_row(what, str(value))
+    return table

@@ -8,8 +8,8 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from dcar.reporting import summary_table
 from dcar.cli.app import data_app
 from dcar.errors import DcarError
 
@@ -99,9 +99,6 @@ def build_command(
 
 def _print_build(s: dict, console: Console) -> None:
     c, n = s["captions"], s["negatives"]
-    table = Table(title=f"dcar data build -> {s['out']}", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
     rows = [
         ("entries read", s["entries_read"]),
         ("input rows skipped", s["input_skipped"]),
@@ -116,9 +113,7 @@ def _print_build(s: dict, console: Console) -> None:
         ("swaps within the meta-category", _share(n["swaps_same_meta_share"])),
         ("seconds", f"{c['seconds']:.1f}"),
     ]
-    for what, value in rows:
-        table.add_row(what, str(value))
-    console.print(table)
+    console.print(summary_table(f"dcar data build -> {s['out']}", rows))
     if s["skipped_file"]:
         console.print(f"skipped entries and reasons: {s['skipped_file']}", highlight=False, soft_wrap=True)
     if s["cache"]:
@@ -166,22 +161,21 @@ def negatives_command(
 
 
 def _print_negatives(s: dict, out: Path, console: Console) -> None:
-    table = Table(title=f"dcar data negatives -> {out}", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    table.add_row("entries", str(s["entries"]))
-    table.add_row("entries skipped (no caption)", str(s["skipped"]))
+    rows: list[tuple[str, object]] = [("entries", s["entries"]), ("entries skipped (no caption)", s["skipped"])]
     if "repair" in s:
         r = s["repair"]
-        table.add_row("negatives checked", str(r["negatives"]))
-        table.add_row("identical to positive / repeated", f"{r['identical']} / {r['repeated']}")
-        table.add_row("replaced", str(r["replaced"]))
-        table.add_row("could not be replaced (dropped)", str(r["unfixable"]))
+        rows += [
+            ("negatives checked", r["negatives"]),
+            ("identical to positive / repeated", f"{r['identical']} / {r['repeated']}"),
+            ("replaced", r["replaced"]),
+            ("could not be replaced (dropped)", r["unfixable"]),
+        ]
     if "generated" in s:
         g = s["generated"]
-        table.add_row("negatives (swap / attribute)", _kinds(g))
-        table.add_row("entries with fewer than k", str(g["entries_with_fewer_than_k"]))
-        table.add_row("swaps within the meta-category", _share(g["swaps_same_meta_share"]))
-    table.add_row("identical to positive after", str(s["identical_after"]))
-    table.add_row("repeated after", str(s["repeated_after"]))
-    console.print(table)
+        rows += [
+            ("negatives (swap / attribute)", _kinds(g)),
+            ("entries with fewer than k", g["entries_with_fewer_than_k"]),
+            ("swaps within the meta-category", _share(g["swaps_same_meta_share"])),
+        ]
+    rows += [("identical to positive after", s["identical_after"]), ("repeated after", s["repeated_after"])]
+    console.print(summary_table(f"dcar data negatives -> {out}", rows))

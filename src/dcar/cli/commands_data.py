@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from dcar.reporting import summary_table
 from dcar.cli.app import data_app
 
 
@@ -51,9 +51,6 @@ def validate_command(
 
 
 def _print_report(report: dict, console: Console) -> None:
-    table = Table(title=f"{report['source']} ({report['format']})", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
     rows = [
         ("entries", report["entries"]),
         ("skipped entries", report["skipped_entries"]),
@@ -67,9 +64,7 @@ def _print_report(report: dict, console: Console) -> None:
         ("missing images", _or_unchecked(report["missing_images"])),
         ("unreadable images", _or_unchecked(report["unreadable_images"])),
     ]
-    for what, value in rows:
-        table.add_row(what, str(value))
-    console.print(table)
+    console.print(summary_table(f"{report['source']} ({report['format']})", rows))
     for p in report["problems"]:
         console.print(f"[yellow]warning:[/yellow] {p}", highlight=False, soft_wrap=True)
     if not report["problems"]:
