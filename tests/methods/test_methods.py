@@ -131,3 +131,38 @@ def test_dcar_token_weights_change_training_features(tiny_backbone, labelled_set
     torch.manual_seed(0)
     unit = build_method("dcar", tiny_backbone, {"lam": 0.0, "gamma": 0.0})
     assert torch.isclose(unit.training_losses(batch)["loss"], b)
+
+
+def test_dcar_forward_only_negatives_keep_the_loss_and_drop_their_prompt_gradients(tiny_backbone, labelled_set):
+    entries, taxonomy = labelled_set
+    runs = {}
+    for flag in (True, False):
+        torch.manual_seed(0)
+        method = build_method("dcar", tiny_backbone, {"negative_gradients": flag})
+        method.prepare_training(entries, taxonomy)
+        losses = method.training_losses(_batch(method, entries[:4]))
+        losses["loss"].backward()
+        runs[flag] = (losses, method.prompts.text.layers[0].grad.clone(), method.caa.up.weight.grad)
+    (full, full_grad, _), (fwd, fwd_grad, caa_grad) = runs[True], runs[False]
+    # the same numbers go into the loss either way ...
+    assert torch.allclose(full["l_cate"], fwd["l_cate"], atol=1e-5)
+    assert torch.allclose(full["loss"], fwd["loss"], atol=1e-5)
+    # ... but the prompts no longer learn from the negatives' side, while CAA still does
+    assert not torch.allclose(full_grad, fwd_grad, atol=1e-7)
+    assert caa_grad is not None and caa_grad.abs().sum() > 0
+
+
+def test_dcar_caa_at_inference_also_trains_l_con_through_caa(tiny_backbone, labelled_set):
+    entries, taxonomy = labelled_set
+    got = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        method = build_method("dcar", tiny_backbone, {"caa_at_inference": flag, "lam": 0.0})
+        batch = _batch(method, entries[:4])
+        losses = method.training_losses(batch)
+        losses["loss"].backward()
+        got[flag] = (losses["l_con"], method.caa.up.weight.grad)
+    # L_con alone: CAA is only in its graph when it is part of the inference text encoder
+    assert got[False][1] is None
+    assert got[True][1] is not None and got[True][1].abs().sum() > 0
+    assert not torch.isclose(got[False][0], got[True][0])

@@ -38,6 +38,10 @@ class DcarConfig(MethodConfig):
     negatives_k: int = 4
     swap_negatives: bool = True
     attribute_negatives: bool = True
+    # False: negatives' text features are computed without gradients (a forward pass only). The
+    # prompts then learn L_cate through the positive caption and the image; CAA still sees the
+    # negatives. Cheaper on long captions, where K extra backward passes dominate the step.
+    negative_gradients: bool = True
     caa: bool = True
     caa_at_inference: bool = False
     # loss: L_con + lam * L_cate with w = 1 + alpha when the negative keeps the image's category
@@ -125,6 +129,18 @@ class Dcar(DualPromptMethod):
             return torch.stack([self._frozen_cache[k] for k in keys]).to(pixels.device)
         return self.frozen_image_features(pixels)
 
+    def _caption_features(
+        self, ids: torch.Tensor, weights: torch.Tensor | None, n_pos: int, with_negative_gradients: bool
+    ) -> torch.Tensor:
+        """Prompted features of the positives (rows < n_pos) and negatives, in one pass when the
+        negatives need gradients, else a gradient pass for the positives and a forward-only one."""
+        if with_negative_gradients or ids.shape[0] == n_pos:
+            return self.text_features(ids, token_weights=weights).float()
+        positives = self.text_features(ids[:n_pos], token_weights=None if weights is None else weights[:n_pos])
+        with torch.no_grad():
+            negatives = self.text_features(ids[n_pos:], token_weights=None if weights is None else weights[n_pos:])
+        return torch.cat([positives.float(), negatives.float()])
+
     def training_losses(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         cfg = self.config
         scale = self.backbone.logit_scale
@@ -140,17 +156,17 @@ class Dcar(DualPromptMethod):
         if negatives is not None:
             owners = torch.cat([owners, negatives.owner])
 
-        # Positives and negatives share one prompted text pass.
         ids = self.tokenize(texts)
         weights = self.reweighter.weights(ids, frozen_images[owners]) if self.reweighter else None
-        text_feats = self.text_features(ids, token_weights=weights).float()
-        positives = F.normalize(text_feats[:n_pos], dim=-1)
+        text_feats = self._caption_features(ids, weights, n_pos, with_negative_gradients=cfg.negative_gradients)
+        adapted = F.normalize(self.caa(text_feats) if self.caa is not None else text_feats, dim=-1)
+        # When CAA is part of the inference text encoder, L_con trains what retrieval will use.
+        caa_in_encoder = self.caa is not None and cfg.caa_at_inference
+        positives = adapted[:n_pos] if caa_in_encoder else F.normalize(text_feats[:n_pos], dim=-1)
         l_con = contrastive_loss(images, positives, scale)
         losses = {"l_con": l_con.detach()}
         total = l_con
         if negatives is not None:
-            adapted = self.caa(text_feats) if self.caa is not None else text_feats
-            adapted = F.normalize(adapted, dim=-1)
             neg_feats = adapted.new_zeros(n_pos, negatives.k, adapted.shape[1])
             neg_feats[negatives.owner, negatives.slot] = adapted[n_pos:]
             same = negatives.same_category.to(images.device)
