@@ -8,6 +8,8 @@ each method / CoOp, and prompted-inference vs zero-shot encode throughput.
   python benchmarks/bench_methods.py --model open_clip:ViT-B-32 --batch 32 --steps 5
   python benchmarks/bench_methods.py --fdrd ../shared/data/fdrd/flower_test.json \
       --images ../shared/data/images/flower/test --limit 256     # real images (full-size path)
+  python benchmarks/bench_methods.py --methods maple,dcar \
+      --variant 'dcar-fwdneg=dcar:{"negative_gradients": false}'  # a method with config overrides
 
 No accuracy claim with random weights: the evaluation shows the path works at real size.
 """
@@ -68,7 +70,8 @@ def worker(args) -> dict:
     torch.manual_seed(0)
     device = torch.device(args.device)
     backbone = load_backbone(args.model, device=device)
-    method = build_method(args.method, backbone).to(device)
+    name, overrides = _method_spec(args)
+    method = build_method(name, backbone, overrides).to(device)
     with tempfile.TemporaryDirectory() as tmp:
         if args.fdrd:
             from dcar.data.sources import load_entries
@@ -109,6 +112,16 @@ def worker(args) -> dict:
         row.update(_evaluate(method, entries, args))
         row.update(_inference_throughput(method, pixels, [e.caption for e in entries[: args.batch]], args, device))
     return row
+
+
+def _method_spec(args) -> tuple[str, dict]:
+    """The method name and config overrides of a row: a plain method, or a --variant."""
+    for v in args.variant or []:
+        label, _, spec = v.partition("=")
+        if label == args.method:
+            name, _, overrides = spec.partition(":")
+            return name, json.loads(overrides or "{}")
+    return args.method, {}
 
 
 def _evaluate(method, entries, args) -> dict:
@@ -153,15 +166,18 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=256)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--out", help="write the rows as JSON here")
+    ap.add_argument("--variant", action="append", help='LABEL=METHOD:JSON, an extra row, e.g. dcar-fwdneg=dcar:{"negative_gradients": false}')
     ap.add_argument("--method", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.method:
         print(json.dumps(worker(args)))
         return
     rows = []
-    for m in args.methods.split(","):
-        passed = {k: v for k, v in vars(args).items() if k not in ("methods", "method", "out") and v is not None}
+    labels = args.methods.split(",") + [v.partition("=")[0] for v in args.variant or []]
+    for m in labels:
+        passed = {k: v for k, v in vars(args).items() if k not in ("methods", "method", "out", "variant") and v is not None}
         cmd = [sys.executable, __file__, "--method", m] + [x for k, v in passed.items() for x in (f"--{k}", str(v))]
+        cmd += [x for v in args.variant or [] for x in ("--variant", v)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if proc.returncode != 0:
             print(f"{m}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -182,8 +198,9 @@ def report(rows, args) -> None:
             f"{r['method']:14s} {r['trainable']:12,d} {r['checkpoint_mb']:8.2f} {step or 0:8.3f} {r.get('train_peak_mb', 0):9.0f} "
             f"{rel('coop'):>7s} {rel('maple'):>8s} {r['encode_items_per_s']:8.1f} {r['eval_i2t_r1']:8.2f} {r['eval_t2i_r1']:8.2f}"
         )
-    if "dcar" in by and "maple" in by:
-        print(f"\nDCAR / MaPLe train step: {by['dcar']['step_s'] / by['maple']['step_s']:.2f}x (goal <= 1.5)")
+    for label in [r["method"] for r in rows if r["method"].startswith("dcar")]:
+        if "maple" in by and by[label].get("step_s") and by["maple"].get("step_s"):
+            print(f"\n{label} / MaPLe train step: {by[label]['step_s'] / by['maple']['step_s']:.2f}x (goal <= 1.5)")
     if "dcar" in by and "zeroshot" in by:
         print(f"DCAR prompted inference / zero-shot encode throughput: {by['dcar']['encode_items_per_s'] / by['zeroshot']['encode_items_per_s']:.3f} (goal >= 0.95)")
     if args.out:
