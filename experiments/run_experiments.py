@@ -3,6 +3,8 @@
   python experiments/run_experiments.py main      --seeds 0 1 2 --out runs/experiments
   python experiments/run_experiments.py ablation  --seeds 0 1 2 --out runs/experiments
   python experiments/run_experiments.py report    --out runs/experiments --docs docs/experiments
+  python experiments/run_experiments.py val       --seeds 0 --out runs/experiments   (selection sweep)
+  python experiments/run_experiments.py probe     --out runs/experiments --docs docs/experiments
 
 Every (domain, variant, seed) is one `dcar train` run plus one test evaluation, written under
 OUT/DOMAIN/VARIANT/seedS/; finished runs are skipped, so a killed sweep resumes. Selection is on
@@ -31,13 +33,15 @@ MAIN = {
     "clip-adapter": ("clip-adapter", {}),
     "maple": ("maple", {}),
     "dcar": ("dcar", {}),
-    # Selected on garden's val split for the built-in model (see docs/experiments/README.md).
-    "dcar-text": ("dcar", {"depth": 1, "image_prompts": False}),
+    # The first selection, on garden's val split only: shallow text prompts (k=2), no image prompts.
+    "dcar-text-k2": ("dcar", {"depth": 1, "image_prompts": False}),
+    # The current selection, on all three val splits (docs/experiments/README.md): k=4.
+    "dcar-text": ("dcar", {"depth": 1, "image_prompts": False, "n_ctx": 4}),
     "finetune": ("finetune", {}),
 }
 
-# Ablation around the val-selected setting for the built-in model (shallow text prompts).
-BASE = {"depth": 1, "image_prompts": False}
+# Ablation around the val-selected setting for the built-in model (4 shallow text prompts).
+BASE = {"depth": 1, "image_prompts": False, "n_ctx": 4}
 ABLATION = {
     "dcar-text": ("dcar", BASE),
     "+image-prompts": ("dcar", {**BASE, "image_prompts": True}),
@@ -55,6 +59,30 @@ ABLATION = {
     "lambda-2": ("dcar", {**BASE, "lam": 2.0}),
     "alpha-0": ("dcar", {**BASE, "alpha": 0.0}),
     "rerank": ("dcar", {**BASE, "inference": "rerank"}),
+    "ctx-2": ("dcar", {**BASE, "n_ctx": 2}),
+    "forward-only-negatives": ("dcar", {**BASE, "negative_gradients": False}),
+}
+
+
+# The first selection (on garden's val split): shallow text prompts, no image prompts, k=2.
+BASE_K2 = {"depth": 1, "image_prompts": False}
+
+# Candidate settings compared on the val splits only (best-epoch val score, no test evaluation):
+# how the ablation's base setting was chosen. name -> (method, method overrides, train overrides).
+VAL_SWEEP = {
+    "text-k2": ("dcar", BASE_K2, {}),
+    "text-deep": ("dcar", {**BASE_K2, "depth": 4}, {}),
+    "ctx-4": ("dcar", {**BASE_K2, "n_ctx": 4}, {}),
+    "ctx-1-a": ("dcar", {**BASE_K2, "n_ctx": 1, "init_words": "a"}, {}),
+    "k-8": ("dcar", {**BASE_K2, "negatives_k": 8}, {}),
+    "adamw": ("dcar", {**BASE_K2, "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0}}, {}),
+    "no-attribute-negatives": ("dcar", {**BASE_K2, "attribute_negatives": False}, {}),
+    "reading-B": ("dcar", {**BASE_K2, "reading": "B"}, {}),
+    "caa-at-inference": ("dcar", {**BASE_K2, "caa_at_inference": True}, {}),
+    "forward-only-negatives": ("dcar", {**BASE_K2, "negative_gradients": False}, {}),
+    "ctx-4-forward-only-negatives": ("dcar", {**BASE_K2, "n_ctx": 4, "negative_gradients": False}, {}),
+    # 4x the budget: does more training help, or overfit 256 training images?
+    "ctx-4-32-epochs": ("dcar", {**BASE_K2, "n_ctx": 4}, {"epochs": 32}),
 }
 
 
@@ -113,6 +141,81 @@ def sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...]) -
                 print(f"{domain:9s} {name:24s} seed {seed}: I2T R@1 {d['i2t']['R@1']:6.2f}  T2I R@1 {d['t2i']['R@1']:6.2f}  ({r['wall_seconds']:.0f} s)", flush=True)
 
 
+def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...]) -> dict:
+    """Train each setting and keep only its best-epoch val score (mean of I2T and T2I R@1)."""
+    from dcar.training.run import run_training
+
+    scores: dict = {}
+    for name, (method, overrides, train) in table.items():
+        for seed in seeds:
+            for domain in domains:
+                splits = materialise_domain(domain, root)
+                run_dir = root / "val" / domain / name / f"seed{seed}"
+                summary = run_training(
+                    method, MODEL, splits["train"].fdrd, splits["val"].fdrd, splits["train"].images, splits["val"].images,
+                    splits["train"].taxonomy, run_dir, {**overrides, **({"seed": seed} if method == "dcar" else {})},
+                    {**TRAIN, **train, "seed": seed}, resume=True,
+                )
+                scores.setdefault(name, {}).setdefault(domain, []).append(summary["best_score"])
+        per_domain = {d: statistics.mean(v) for d, v in scores[name].items()}
+        scores[name]["mean"] = statistics.mean(per_domain.values())
+        cells = "  ".join(f"{d} {v:6.2f}" for d, v in per_domain.items())
+        print(f"{name:24s} {cells}  mean {scores[name]['mean']:6.2f}", flush=True)
+    return scores  # `report` rebuilds the table from the run folders
+
+
+def probe(root: Path, domains: tuple[str, ...], docs: Path) -> dict:
+    """Can the frozen image tower tell a domain's subcategories apart at all? Subcategory accuracy
+    on the test split of (a) zero-shot classification with "This is a {name}." and (b) a linear
+    probe trained on the frozen features of the train split. With 2 meta-categories of 8 siblings
+    per domain, 12.5% is what knowing the meta-category alone gives (chance: 6.25%)."""
+    import torch
+    import torch.nn.functional as F
+
+    from dcar.backbone import load_backbone
+    from dcar.evaluation.embed import embed_images
+    from dcar.evaluation.encoders import ZeroShotEncoder
+
+    torch.manual_seed(0)
+    backbone = load_backbone(MODEL)
+    encoder = ZeroShotEncoder(backbone)
+    out: dict = {}
+    for domain in domains:
+        splits = materialise_domain(domain, root)
+        feats, labels = {}, {}
+        for name in ("train", "test"):
+            records = json.loads(Path(splits[name].fdrd).read_text())
+            paths = [str(Path(splits[name].images) / r["file_name"]) for r in records.values()]
+            got = embed_images(encoder, paths, batch_size=64, num_workers=0, progress=False)
+            feats[name] = F.normalize(torch.from_numpy(got.features), dim=-1)
+            labels[name] = [r["class_name"] for r in records.values()]
+        classes = sorted(set(labels["train"]))
+        y = {k: torch.tensor([classes.index(c) for c in v]) for k, v in labels.items()}
+        with torch.no_grad():
+            names = backbone.encode_text(backbone.tokenize([f"This is a {c}." for c in classes]))
+        zero_shot = ((feats["test"] @ F.normalize(names.float(), dim=-1).T).argmax(1) == y["test"]).float().mean()
+        # Standardised features: the sibling traits live in low-variance directions that a probe on
+        # raw unit vectors, dominated by colour and background, underfits.
+        mean, std = feats["train"].mean(0), feats["train"].std(0) + 1e-6
+        x = {k: (v - mean) / std for k, v in feats.items()}
+        linear = torch.nn.Linear(x["train"].shape[1], len(classes))
+        opt = torch.optim.Adam(linear.parameters(), lr=1e-2, weight_decay=1e-3)
+        for _ in range(2000):
+            opt.zero_grad()
+            F.cross_entropy(linear(x["train"]), y["train"]).backward()
+            opt.step()
+        with torch.no_grad():
+            probe_acc = (linear(x["test"]).argmax(1) == y["test"]).float().mean()
+            train_acc = (linear(x["train"]).argmax(1) == y["train"]).float().mean()
+        out[domain] = {"classes": len(classes), "zero_shot": 100 * zero_shot.item(), "linear_probe": 100 * probe_acc.item(),
+                       "linear_probe_train": 100 * train_acc.item()}
+        print(f"{domain:9s} classes {len(classes)}  zero-shot {out[domain]['zero_shot']:5.1f}%  linear probe test "
+              f"{out[domain]['linear_probe']:5.1f}% (train {out[domain]['linear_probe_train']:5.1f}%)", flush=True)
+    docs.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, docs / "probe.json")
+    return out
+
+
 def aggregate(root: Path, names: list[str], domains: tuple[str, ...], seeds: list[int] | None = None) -> dict:
     """mean and population std over seeds, per domain and AVG over domains (per seed first)."""
     out: dict = {}
@@ -136,13 +239,54 @@ def aggregate(root: Path, names: list[str], domains: tuple[str, ...], seeds: lis
                         statistics.mean(v[dom][d][k] for dom in domains) if key == "AVG" else v[key][d][k]
                         for v in complete.values()
                     ]
-                    rows[key][f"{d} {k}"] = (statistics.mean(vals), statistics.pstdev(vals) if len(vals) > 1 else 0.0)
+                    rows[key][f"{d} {k}"] = _mean_std(vals)
+            # share of test images whose positive caption outranks all of its K hard negatives
+            vals = [statistics.mean(v[dom]["hard_negative_acc"] for dom in domains) if key == "AVG" else v[key]["hard_negative_acc"]
+                    for v in complete.values()]
+            rows[key]["hard-negative acc"] = _mean_std(vals)
         out[name] = {"seeds": sorted(complete), "rows": rows}
     return out
 
 
+def val_table(root: Path, domains: tuple[str, ...]) -> str:
+    """The selection sweep: best-epoch val score (mean of I2T and T2I R@1) per setting, seed mean."""
+    lines = ["## Val selection sweep (best-epoch val score = mean of I2T and T2I R@1, %)", "",
+             "| setting | seeds | " + " | ".join(domains) + " | mean |", "|---|---|" + "---|" * (len(domains) + 1)]
+    for name in VAL_SWEEP:
+        per_domain = {}
+        for domain in domains:
+            files = sorted((root / "val" / domain / name).glob("seed*/train_summary.json"))
+            per_domain[domain] = [json.loads(f.read_text())["best_score"] for f in files]
+        seeds = min(len(v) for v in per_domain.values())
+        if not seeds:
+            continue
+        means = [statistics.mean(per_domain[d][:seeds]) for d in domains]
+        lines.append(f"| {name} | {seeds} | " + " | ".join(f"{m:.2f}" for m in means) + f" | {statistics.mean(means):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def avg_summary(agg: dict, title: str, base: str | None = None) -> str:
+    """AVG R@1 both ways (mean ± std over seeds) and, with ``base``, the change against it."""
+    head = "| variant | seeds | I2T R@1 | T2I R@1 | hard-negative acc |" + (" change vs " + base + " |" if base else "")
+    lines = [f"## {title}", "", head, "|---|---|---|---|---|" + ("---|" if base else "")]
+    for name, a in agg.items():
+        r = a["rows"]["AVG"]
+        cells = [f"{r[c][0]:.2f} ± {r[c][1]:.2f}" for c in ("i2t R@1", "t2i R@1", "hard-negative acc")]
+        row = f"| {name} | {len(a['seeds'])} | " + " | ".join(cells) + " |"
+        if base and base in agg:
+            b = agg[base]["rows"]["AVG"]
+            row += "" if name == base else f" {r['i2t R@1'][0] - b['i2t R@1'][0]:+.2f} / {r['t2i R@1'][0] - b['t2i R@1'][0]:+.2f} |"
+            row += " |" if name == base else ""
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def _mean_std(vals: list[float]) -> tuple[float, float]:
+    return statistics.mean(vals), statistics.pstdev(vals) if len(vals) > 1 else 0.0
+
+
 def markdown(agg: dict, domains: tuple[str, ...], title: str) -> str:
-    cols = [f"{d} {k}" for d in ("i2t", "t2i") for k in ("R@1", "R@5", "R@10")]
+    cols = [f"{d} {k}" for d in ("i2t", "t2i") for k in ("R@1", "R@5", "R@10")] + ["hard-negative acc"]
     lines = [f"## {title}", ""]
     for key in (*domains, "AVG"):
         lines += [f"### {key}", "", "| variant | seeds | " + " | ".join(c.upper() for c in cols) + " |", "|---|---|" + "---|" * len(cols)]
@@ -155,9 +299,10 @@ def markdown(agg: dict, domains: tuple[str, ...], title: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["main", "ablation", "report"])
+    ap.add_argument("what", choices=["main", "ablation", "report", "val", "probe"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--domains", nargs="+", default=list(DOMAINS))
+    ap.add_argument("--only", nargs="+", help="val: run only these VAL_SWEEP entries")
     ap.add_argument("--ablation-seeds", type=int, nargs="+", default=[0], help="report: seeds of the ablation table")
     ap.add_argument("--out", type=Path, default=Path("runs/experiments"))
     ap.add_argument("--docs", type=Path, default=Path("docs/experiments"))
@@ -167,13 +312,21 @@ def main() -> None:
         sweep(MAIN, args.seeds, args.out, domains)
     elif args.what == "ablation":
         sweep(ABLATION, args.seeds, args.out, domains)
+    elif args.what == "val":
+        table = {k: v for k, v in VAL_SWEEP.items() if not args.only or k in args.only}
+        val_sweep(table, args.seeds, args.out, domains)
+    elif args.what == "probe":
+        probe(args.out, domains, args.docs)
     else:
         args.docs.mkdir(parents=True, exist_ok=True)
         # Every ablation variant over the same seeds (the ablation ran fewer than the main table).
         main_agg = aggregate(args.out, list(MAIN), domains)
         abl_agg = aggregate(args.out, list(ABLATION), domains, seeds=args.ablation_seeds)
         write_json_atomic({"main": main_agg, "ablation": abl_agg}, args.docs / "results.json")
-        text = markdown(main_agg, domains, "Main table (test split, mean ± std over seeds)") + "\n" + markdown(abl_agg, domains, f"DCAR ablation (seeds {args.ablation_seeds})")
+        text = avg_summary(main_agg, "Main table, AVG over domains (test split, %)") + "\n"
+        text += avg_summary(abl_agg, f"DCAR ablation, AVG over domains (test split, seeds {args.ablation_seeds}, %)", base="dcar-text") + "\n"
+        text += markdown(main_agg, domains, "Main table (test split, mean ± std over seeds)") + "\n" + markdown(abl_agg, domains, f"DCAR ablation (seeds {args.ablation_seeds})")
+        text += "\n" + val_table(args.out, domains)
         (args.docs / "tables.md").write_text(text, encoding="utf-8")
         print(text)
 
