@@ -32,12 +32,12 @@ class DemoConfig:
     method: str = "dcar"
     seed: int = 0
     train: dict[str, Any] = field(default_factory=lambda: {"epochs": 8, "batch_size": 32, "num_workers": 0})
-    # Chosen on the garden *val* split for the built-in model (docs/experiments/README.md):
-    # its 64-pixel ViT sees 16 patches, so 2 coupled image prompts per layer are 12% of the
-    # sequence and, at initialisation, cost more than training wins back in 8 epochs; shallow
-    # text prompts with DTR, negatives, CAA and L_cate do better. Real ViT-B models keep the
-    # spec's defaults (deep coupled prompts, J=9).
-    method_config: dict[str, Any] = field(default_factory=lambda: {"depth": 1, "image_prompts": False})
+    # Chosen on the *val* splits of the built-in world (docs/experiments/README.md): its 64-pixel
+    # ViT sees 16 patches, so 2 coupled image prompts per layer are 12% of the sequence and, at
+    # initialisation, cost more than training wins back in 8 epochs; 4 shallow text prompts with
+    # DTR, negatives, CAA and L_cate do better. Real ViT-B models keep the spec's defaults (deep
+    # coupled prompts, J=9).
+    method_config: dict[str, Any] = field(default_factory=lambda: {"depth": 1, "image_prompts": False, "n_ctx": 4})
 
 
 def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
