@@ -54,6 +54,23 @@ def test_starting_over_an_existing_run_needs_resume(tiny_spec, labelled_set, tmp
         _train(tiny_spec, entries, taxonomy, tmp_path / "run")
 
 
+def test_resume_accepts_a_run_from_before_a_config_field_existed_but_not_a_changed_one(tiny_spec, labelled_set, tmp_path):
+    from dcar.errors import DcarError
+
+    entries, taxonomy = labelled_set
+    run = tmp_path / "run"
+    _train(tiny_spec, entries, taxonomy, run, stop_after=1)
+    info = json.loads((run / "run.json").read_text())
+    del info["method_config"]["negative_gradients"]  # as written by a version without the field
+    (run / "run.json").write_text(json.dumps(info))
+    resumed = _train(tiny_spec, entries, taxonomy, run, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    info["method_config"]["gamma"] = 0.9  # a setting that really differs still refuses to resume
+    (run / "run.json").write_text(json.dumps(info))
+    with pytest.raises(DcarError, match="different method_config"):
+        _train(tiny_spec, entries, taxonomy, run, resume=True)
+
+
 def _write_csv(entries, path: Path) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)

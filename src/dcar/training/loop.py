@@ -176,6 +176,12 @@ def _checkpoint(trainable, optimizer, state, run_dir: Path) -> None:
 
 def _restore(method, optimizer, run_dir: Path, run_info: dict[str, Any]) -> dict[str, Any]:
     previous = ckpt.read_run(run_dir)
+    if previous.get("method") == run_info.get("method") and isinstance(previous.get("method_config"), dict):
+        # Fill fields added to the config since the run started with their defaults, so a run from
+        # an earlier version resumes when nothing it set has changed.
+        from dcar.methods.registry import make_config
+
+        previous["method_config"] = make_config(previous["method"], previous["method_config"]).to_dict()
     for key in ("method", "method_config", "backbone"):
         if previous.get(key) != run_info.get(key):
             raise DcarError(f"{run_dir}: --resume with a different {key} than the run was started with")
