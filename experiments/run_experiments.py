@@ -141,12 +141,13 @@ def sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...]) -
                 print(f"{domain:9s} {name:24s} seed {seed}: I2T R@1 {d['i2t']['R@1']:6.2f}  T2I R@1 {d['t2i']['R@1']:6.2f}  ({r['wall_seconds']:.0f} s)", flush=True)
 
 
-def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...]) -> dict:
-    """Train each setting and keep only its best-epoch val score (mean of I2T and T2I R@1)."""
+def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...]) -> None:
+    """Train each setting and print its best-epoch val score (mean of I2T and T2I R@1); `report`
+    rebuilds the table from the run folders."""
     from dcar.training.run import run_training
 
-    scores: dict = {}
     for name, (method, overrides, train) in table.items():
+        scores: dict[str, list[float]] = {}
         for seed in seeds:
             for domain in domains:
                 splits = materialise_domain(domain, root)
@@ -156,12 +157,10 @@ def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...
                     splits["train"].taxonomy, run_dir, {**overrides, **({"seed": seed} if method == "dcar" else {})},
                     {**TRAIN, **train, "seed": seed}, resume=True,
                 )
-                scores.setdefault(name, {}).setdefault(domain, []).append(summary["best_score"])
-        per_domain = {d: statistics.mean(v) for d, v in scores[name].items()}
-        scores[name]["mean"] = statistics.mean(per_domain.values())
+                scores.setdefault(domain, []).append(summary["best_score"])
+        per_domain = {d: statistics.mean(v) for d, v in scores.items()}
         cells = "  ".join(f"{d} {v:6.2f}" for d, v in per_domain.items())
-        print(f"{name:24s} {cells}  mean {scores[name]['mean']:6.2f}", flush=True)
-    return scores  # `report` rebuilds the table from the run folders
+        print(f"{name:24s} {cells}  mean {statistics.mean(per_domain.values()):6.2f}", flush=True)
 
 
 def probe(root: Path, domains: tuple[str, ...], docs: Path) -> dict:

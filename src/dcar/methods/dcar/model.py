@@ -159,9 +159,11 @@ class Dcar(DualPromptMethod):
         ids = self.tokenize(texts)
         weights = self.reweighter.weights(ids, frozen_images[owners]) if self.reweighter else None
         text_feats = self._caption_features(ids, weights, n_pos, with_negative_gradients=cfg.negative_gradients)
-        adapted = F.normalize(self.caa(text_feats) if self.caa is not None else text_feats, dim=-1)
-        # When CAA is part of the inference text encoder, L_con trains what retrieval will use.
+        # CAA feeds L_cate; when it is also part of the inference text encoder, L_con trains
+        # through it too, so training matches retrieval. Otherwise it is only needed for L_cate.
         caa_in_encoder = self.caa is not None and cfg.caa_at_inference
+        needs_caa = self.caa is not None and (negatives is not None or caa_in_encoder)
+        adapted = F.normalize(self.caa(text_feats) if needs_caa else text_feats, dim=-1)
         positives = adapted[:n_pos] if caa_in_encoder else F.normalize(text_feats[:n_pos], dim=-1)
         l_con = contrastive_loss(images, positives, scale)
         losses = {"l_con": l_con.detach()}
