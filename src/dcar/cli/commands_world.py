@@ -44,16 +44,18 @@ def synth(
 
 @app.command("pretrain")
 def pretrain(
-    preset: str = typer.Option("synthetic-small", "--preset", help="Recipe name (synthetic-small, tiny)."),
+    preset: str = typer.Option("synthetic-small", "--preset", help="Recipe name (synthetic-small, synthetic-v2, tiny)."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoint, train_log.csv, model/, loss_curve.png."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (resumable)."),
     device: str = typer.Option("cpu", "--device", help="torch device (cpu, cuda)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes rendering batches (default: the preset's)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads (default: the preset's; 1 is faster on busy cores)."),
 ) -> None:
     """Pretrain a small CLIP on the procedural world (resumes from DIR/checkpoint.safetensors)."""
     from dcar.pretrain import get_preset, train
 
-    p = get_preset(preset, **({"workers": workers} if workers is not None else {}))
+    overrides = {k: v for k, v in (("workers", workers), ("threads", threads)) if v is not None}
+    p = get_preset(preset, **overrides)
     result = train(p, out, max_steps=max_steps, device=device)
     if result["finished"]:
         _console.print(f"done: {out / 'model'} ({result['model_bytes'] / 1e6:.1f} MB), "

@@ -67,9 +67,9 @@ def _worker_init(_: int) -> None:
 
 
 def pretrain_loader(n: int, batch_size: int, seed: int, world_seed: int, image_size: int,
-                    start: int, stop: int, workers: int) -> DataLoader:
+                    start: int, stop: int, workers: int, domain: str = "pretrain") -> DataLoader:
     return DataLoader(
-        WorldPairs("pretrain", "train", n, world_seed, image_size),
+        WorldPairs(domain, "train", n, world_seed, image_size),
         batch_sampler=StepBatches(n, batch_size, seed, start, stop),
         collate_fn=collate,
         num_workers=workers,

@@ -1,7 +1,8 @@
 """Named training recipes for `dcar pretrain --preset NAME`.
 
 ``synthetic-small`` is the recipe of the shipped ``builtin:synthetic-small`` model: sized to train
-in about an hour on 2 CPU cores. ``tiny`` exists for smoke tests (seconds).
+in about an hour on 2 CPU cores. ``synthetic-v2`` is the world-v2 recipe (docs/world/v2.md).
+``tiny`` exists for smoke tests (seconds).
 """
 
 from __future__ import annotations
@@ -47,11 +48,14 @@ class Preset:
     eval_n: int = 500  # held-out pairs (pretrain/test split) for the in-training R@1
     log_every: int = 10
     extra: dict = field(default_factory=dict)
+    domain: str = "pretrain"  # the world's pretraining domain (dcar.world.domains): pretrain or pretrain-v2
 
     def fingerprint(self) -> str:
         """A hash of everything that changes the trained weights (resume refuses a mismatch)."""
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("workers", "threads", "ckpt_every", "eval_every", "eval_n", "log_every")}
+        if keep["domain"] == "pretrain":  # added with world v2: v1 recipes keep their fingerprints
+            del keep["domain"]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -59,6 +63,13 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset("synthetic-small", clip_config(128, 64, 16, 192, 6, 128, 4)),
+        # World v2 (docs/world/v2.md): 96 px images in 36 patches of 16 px; 1,600 steps of 256
+        # alt-text pairs (about 2 passes over 200k), sized for about an hour on 2 quiet CPU cores.
+        Preset(
+            "synthetic-v2",
+            clip_config(128, 96, 16, 192, 6, 128, 4),
+            image_size=96, steps=1600, corpus=200_000, domain="pretrain-v2", eval_every=200,
+        ),
         Preset(
             "tiny",
             clip_config(32, 32, 8, 64, 2, 64, 2),

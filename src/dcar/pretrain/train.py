@@ -60,7 +60,7 @@ def heldout_recall(model, p: Preset, n: int) -> tuple[float, float]:
     """R@1 (image->text, text->image), in percent, on the first ``n`` held-out pretraining pairs."""
     model.eval()
     device = next(model.parameters()).device
-    data = WorldPairs("pretrain", "test", n, p.world_seed, p.image_size)
+    data = WorldPairs(p.domain, "test", n, p.world_seed, p.image_size)
     feats_i, feats_t = [], []
     for start in range(0, n, 256):
         images, ids = collate([data[i] for i in range(start, min(n, start + 256))])
@@ -172,7 +172,8 @@ def train(p: Preset, out: str | Path, max_steps: int | None = None, progress: bo
     elapsed = lambda: elapsed0 + time.time() - t0  # noqa: E731  (wall time across resumed runs)
     last = (time.time(), step)  # for samples/s between log rows
     model.train()
-    loader = pretrain_loader(p.corpus, p.batch_size, p.seed, p.world_seed, p.image_size, step, stop_at, p.workers)
+    loader = pretrain_loader(p.corpus, p.batch_size, p.seed, p.world_seed, p.image_size, step, stop_at,
+                             p.workers, p.domain)
     bar = tqdm(total=stop_at, initial=step, desc=f"pretrain {p.name}", unit="step", disable=not progress)
     try:
         with _StopFlag() as flag:

@@ -1,7 +1,17 @@
-"""FDRD-style captions built from a sample's structure: "This is a {name}. {attribute sentence}"."""
+"""Captions built from a sample's structure.
+
+World v1: "This is a {name}. {attribute sentence}" (one of 4 templates naming every attribute),
+for pretraining and downstream alike. World v2: short, plain alt-text for pretraining
+(:func:`alt_text`), and for the downstream catalogs captions written like FDRD's MLLM captions
+(:func:`mllm_caption`): "This is a {name}." then 2-4 varied sentences on appearance and setting,
+some of them not grounded in the image, in a per-domain style.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from dcar.world.domains import get_domain
 from dcar.world.sample import N_TEMPLATES, Sample
 from dcar.world.vocab import META_BY_NAME
 
@@ -45,5 +55,138 @@ def name_sentence(name: str) -> str:
 
 
 def caption(s: Sample) -> str:
-    """The sample's caption; its first sentence uses ``s.named`` (see :class:`Sample`)."""
-    return f"{name_sentence(s.named)} {attribute_sentence(s)}"
+    """The sample's caption; its first sentence (v1, v2 downstream) uses ``s.named`` (see :class:`Sample`)."""
+    style = get_domain(s.domain).caption_style
+    if style == "fdrd":
+        return f"{name_sentence(s.named)} {attribute_sentence(s)}"
+    if style == "alt":
+        return alt_text(s)
+    return mllm_caption(s, style)
+
+
+# ------------------------------------------------------------------------------------- world v2
+# How a trait value reads in text (shared by alt-text and catalog captions, as real web text and
+# MLLM descriptions share words like "five petals").
+TRAIT_WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    "flower": {"petals": ("five petals", "six petals"), "ring": ("no ring", "an inner ring"),
+               "tips": ("round petal tips", "pointed petals"), "centre": ("a small centre", "a large centre")},
+    "mushroom": {"cap": ("a dome cap", "a cone cap"), "annulus": ("a bare stem", "a ringed stem"),
+                 "base": ("a straight base", "a bulbous base"), "spots": ("a plain cap", "a spotted cap")},
+    "fish": {"tail": ("a round tail", "a forked tail"), "dorsal": ("no dorsal fin", "a dorsal fin"),
+             "gill": ("no gill bar", "a gill bar"), "stripe": ("no side stripe", "a side stripe")},
+    "beetle": {"horn": ("no horn", "a horn"), "seam": ("no seam", "a seam down the back"),
+               "antennae": ("straight antennae", "clubbed antennae"), "spots": ("unspotted wings", "two spots")},
+    "airplane": {"wings": ("straight wings", "swept wings"), "tail": ("a flat tail", "a vee tail"),
+                 "engines": ("two engines", "four engines"), "cockpit": ("no canopy", "a dark canopy")},
+    "crest": {"chevron": ("an upward chevron", "a downward chevron"), "mark": ("a dot", "a bar"),
+              "border": ("a single border", "a double border"), "crown": ("no crown", "a crown")},
+}
+
+BACKGROUND_WORDS = {"white": "a plain white backdrop", "dark": "a dark backdrop", "grass": "green grass",
+                    "sand": "pale sand", "sky": "a blue sky", "moss": "soft green moss", "soil": "dark soil",
+                    "water": "rippling water", "dusk": "an evening sky", "paper": "aged paper"}
+_PATTERN_WORDS = {"plain": "plain", "striped": "striped", "dotted": "dotted"}
+
+
+def _trait_phrases(s: Sample, rng: np.random.Generator, k: int) -> list[str]:
+    """``k`` of the sample's trait values in words, in random order."""
+    meta = META_BY_NAME[s.meta].name
+    traits = s.traits
+    order = rng.permutation(len(traits))[:k]
+    names = list(traits)
+    words = TRAIT_WORDS[meta]
+    out = []
+    for j in order:
+        trait = names[j]
+        values = _trait_values(s.meta, trait)
+        out.append(words[trait][values.index(traits[trait])])
+    return out
+
+
+def _trait_values(meta: str, trait: str) -> tuple[str, str]:
+    from dcar.world.vocab import META_BY_NAME_V2
+
+    return dict(META_BY_NAME_V2[meta].traits)[trait]
+
+
+def _noun(s: Sample) -> str:
+    meta = META_BY_NAME[s.meta]
+    return meta.plural if s.count > 1 else meta.name
+
+
+def alt_text(s: Sample) -> str:
+    """Pretraining alt-text: short and plain, mentions the name only when ``s.named`` is one."""
+    rng = np.random.default_rng([s.nuisance, 5])
+    d = get_domain(s.domain)
+    named = s.named != s.meta
+    words = []
+    if s.count > 1:
+        words.append(_COUNT_WORDS[s.count])
+    if rng.random() < 0.3:
+        words.append(s.size)
+    if rng.random() < 0.75:
+        words.append(s.colour)
+    if s.pattern != "plain" and rng.random() < 0.5:
+        words.append(_PATTERN_WORDS[s.pattern])
+    head = " ".join(words + [s.named if named else _noun(s)])
+    if named and rng.random() < 0.4:
+        head += f" {_noun(s)}"
+    parts = [head]
+    if rng.random() < d.trait_prob:
+        parts.append("with " + " and ".join(_trait_phrases(s, rng, 1 + int(rng.random() < 0.4))))
+    if rng.random() < 0.5:
+        parts.append(f"on {BACKGROUND_WORDS[s.background]}")
+    if rng.random() < 0.25:
+        parts.append(f"at the {s.position}")
+    prefix = ("", "", "", "a photo of ", "picture of ", "stock image: ", "close-up of ")[int(rng.integers(7))]
+    return prefix + " ".join(parts)
+
+
+# Per catalog style: appearance sentences ({a} = "a red flower" / "two red flowers"), and
+# ungrounded filler (mood, photography) that the image cannot confirm.
+_APPEARANCE = {
+    "nature": ("The image captures a close-up view of {a}.", "{A} stands out vividly.",
+               "The photo shows {a} with a {pattern} texture.", "It is {a}, {pattern} in appearance."),
+    "aquarium": ("In this shot, {a} swims through the frame.", "The picture features {a}, {pattern} all over.",
+                 "{A} with a {pattern} body is seen swimming.", "Here {a} drifts by."),
+    "catalog": ("The catalog photo presents {a} in a {pattern} finish.", "Shown here is {a}.",
+                "This entry depicts {a} with a {pattern} livery.", "The model is {colour}, {pattern} finish."),
+    "archive": ("The scanned plate shows {a}.", "An old illustration of {a} in faded tones.",
+                "The archival print depicts {a}, its fill {pattern}.", "{A}, {pattern}, is drawn here."),
+}
+_TRAIT_SENTENCES = ("{T} can be seen.", "One can make out {t}.", "Notably, it has {t}.", "It shows {t}.")
+_SETTING = ("It sits at the {position} of the frame, against {bg}.", "The background is {bg}.",
+            "Behind it lies {bg}.")
+_FILLER = {
+    "nature": ("The soft natural light gives the scene a calm mood.",
+               "The background is blurred, suggesting an outdoor setting.",
+               "It is a lovely example of nature's delicate beauty.", "The atmosphere feels fresh and serene."),
+    "aquarium": ("The water looks cool and clear.", "The scene conveys calm life beneath the surface.",
+                 "The lighting is soft, as if filtered through water."),
+    "catalog": ("The photograph is sharp and well lit.", "The composition is clean and simple.",
+                "It looks like a carefully staged studio shot."),
+    "archive": ("The print has the quiet charm of an old collection.", "The paper shows signs of age.",
+                "It evokes the careful work of an old illustrator."),
+}
+
+
+def mllm_caption(s: Sample, style: str) -> str:
+    """A v2 catalog caption: "This is a {name}." + 2-4 sentences (appearance, maybe a trait,
+    maybe the setting, maybe ungrounded filler), wording drawn per sample."""
+    rng = np.random.default_rng([s.nuisance, 5])
+    pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
+    noun = _noun(s)
+    a = f"{_COUNT_WORDS[s.count]} {s.colour} {noun}" if s.count > 1 else f"{_article(s.colour)} {s.colour} {noun}"
+    fmt = dict(a=a, A=a[:1].upper() + a[1:], colour=s.colour, noun=noun, pattern=_PATTERN_WORDS[s.pattern], position=s.position,
+               bg=BACKGROUND_WORDS[s.background])
+    sentences = [pick(_APPEARANCE[style]).format(**fmt)]
+    extra = []
+    if rng.random() < 0.45:
+        t = _trait_phrases(s, rng, 1)[0]
+        extra.append(pick(_TRAIT_SENTENCES).format(t=t, T=t[:1].upper() + t[1:]))
+    if rng.random() < 0.6:
+        extra.append(pick(_SETTING).format(**fmt))
+    if rng.random() < 0.55 or not extra:
+        extra.append(pick(_FILLER[style]))
+    sentences += [extra[i] for i in rng.permutation(len(extra))] if rng.random() < 0.3 else extra
+    return " ".join([name_sentence(s.named)] + sentences)

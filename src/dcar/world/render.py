@@ -11,7 +11,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from dcar.world.domains import get_domain
 from dcar.world.sample import Sample
@@ -29,6 +29,7 @@ ANCHORS = {
     "bottom right": (0.73, 0.73),
 }
 RADIUS = {"small": 9.0, "large": 15.0}
+RADIUS_V2 = {"small": 13.0, "large": 20.0}  # world v2: bigger objects, so traits span more pixels
 COPY_SCALE = {1: 1.0, 2: 0.8, 3: 0.7}  # copies shrink so that a group stays near its anchor
 
 
@@ -59,9 +60,32 @@ def _background_tile(name: str, side: int) -> Image.Image:
         arr = np.array(base, np.float32) + spread * (0.7 * coarse + 0.3 * noise)
         if name == "grass":  # darker blade-like streaks
             arr[:, ::3] -= 10
+    elif name in _V2_BACKGROUNDS:
+        arr = _v2_background(name, side)
     else:
         raise KeyError(name)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+# Backgrounds only world v2's downstream catalogs use (pretraining never shows them).
+_V2_BACKGROUNDS = ("moss", "soil", "water", "dusk", "paper")
+
+
+def _v2_background(name: str, side: int) -> np.ndarray:
+    n = 2 * side
+    noise = _noise_tile(side, 1, 20 + _V2_BACKGROUNDS.index(name))
+    coarse = np.repeat(np.repeat(noise[::4, ::4], 4, 0), 4, 1)[:n, :n]
+    if name == "moss":
+        return np.array((58, 92, 40), np.float32) + 30.0 * (0.8 * coarse + 0.2 * noise)
+    if name == "soil":
+        return np.array((96, 70, 48), np.float32) + 22.0 * (0.6 * coarse + 0.4 * noise)
+    if name == "water":  # horizontal ripples
+        y = np.arange(n)[:, None, None]
+        return np.array((40, 110, 150), np.float32) + 18.0 * np.sin(y / 3.0 + 2 * coarse) + 6 * noise
+    if name == "dusk":  # orange-to-violet vertical gradient
+        t = ((np.arange(n) % side) / side)[:, None, None]
+        return (np.array((235, 150, 90)) * (1 - t) + np.array((90, 70, 140)) * t) * np.ones((1, n, 1), np.float32)
+    return np.array((224, 212, 182), np.float32) + 8.0 * noise  # paper
 
 
 @lru_cache(maxsize=None)
@@ -90,7 +114,8 @@ def _frames(s: Sample, side: int, rng: np.random.Generator) -> list[Frame]:
     ax, ay = ANCHORS[s.position]
     cx = ax * side + rng.uniform(-2, 2) * scale
     cy = ay * side + rng.uniform(-2, 2) * scale
-    r = RADIUS[s.size] * scale * COPY_SCALE[s.count]
+    radius = RADIUS_V2 if get_domain(s.domain).version == 2 else RADIUS
+    r = radius[s.size] * scale * COPY_SCALE[s.count]
     max_rot, can_mirror = POSE[s.meta]
     phase = rng.uniform(0, 2 * math.pi)
     spread = {1: 0.0, 2: 1.05, 3: 1.15}[s.count] * r
@@ -133,8 +158,10 @@ def render(s: Sample, size: int = DEFAULT_SIZE) -> Image.Image:
 
 def _apply_style(img: Image.Image, s: Sample, size: int, rng: np.random.Generator) -> Image.Image:
     style = get_domain(s.domain).style
-    if style.tint_strength == 0 and style.noise == 0:
+    if style.tint_strength == 0 and style.noise == 0 and style.blur == 0:
         return img
+    if style.blur:
+        img = img.filter(ImageFilter.GaussianBlur(style.blur * size / 96))
     arr = np.asarray(img, dtype=np.float32)
     if style.tint_strength:
         arr = arr * (1 - style.tint_strength) + np.array(style.tint, np.float32) * style.tint_strength

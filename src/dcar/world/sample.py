@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dcar.world.domains import SPLITS, Domain, get_domain
-from dcar.world.vocab import META_BY_NAME, locate
+from dcar.world.vocab import locate
 
 N_TEMPLATES = 4  # attribute-sentence templates (dcar.world.captions)
 
@@ -66,10 +66,10 @@ def make_sample(domain: str | Domain, split: str, index: int, seed: int = 0) -> 
         sub = subs[index % len(subs)]
     meta, _ = locate(sub)
     named = sub
-    if rng.random() >= d.name_prob:
+    if rng.random() >= d.name_prob_of(sub):
         named = meta.name
     elif rng.random() < d.name_noise:
-        siblings = [s for s in META_BY_NAME[meta.name].subcategories if s != sub]
+        siblings = [s for s, m in d.taxonomy.items() if m == meta.name and s != sub]
         named = siblings[int(rng.integers(len(siblings)))]
     pick = lambda values: values[int(rng.integers(len(values)))]  # noqa: E731
     return Sample(

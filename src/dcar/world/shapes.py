@@ -75,7 +75,8 @@ def flower(t: dict[str, str], f: Frame) -> tuple[list[Prim], list[Prim]]:
             petal = np.array([[0.12 * ca, 0.12 * sa], [0.5 * ca - 0.27 * sa, 0.5 * sa + 0.27 * ca],
                               [1.05 * ca, 1.05 * sa], [0.5 * ca + 0.27 * sa, 0.5 * sa - 0.27 * ca]])
         body.append(("poly", f(petal)))
-    detail: list[Prim] = [("poly", f(ellipse(0, 0, 0.24, 0.24)))]
+    centre = 0.36 if t.get("centre") == "large" else 0.24  # v2's fourth trait
+    detail: list[Prim] = [("poly", f(ellipse(0, 0, centre, centre)))]
     if t["ring"] == "inner":
         ring = ellipse(0, 0, 0.5, 0.5)
         detail.append(("line", f(np.vstack([ring, ring[:1]])), f.width(0.1)))
@@ -95,6 +96,9 @@ def mushroom(t: dict[str, str], f: Frame) -> tuple[list[Prim], list[Prim]]:
     detail: list[Prim] = []
     if t["annulus"] == "ring":
         detail.append(("poly", f([[-0.36, 0.14], [0.36, 0.14], [0.3, 0.3], [-0.3, 0.3]])))
+    if t.get("spots") == "spots":  # v2's fourth trait: three dark spots on the cap
+        for x, y in ((-0.45, -0.3), (0.0, -0.45), (0.45, -0.3)):
+            detail.append(("poly", f(ellipse(x, y, 0.12, 0.1))))
     return body, detail
 
 
@@ -111,6 +115,8 @@ def fish(t: dict[str, str], f: Frame) -> tuple[list[Prim], list[Prim]]:
     detail: list[Prim] = [("poly", f(ellipse(0.56, -0.08, 0.08, 0.08)))]
     if t["gill"] == "bar":
         detail.append(("line", f([[0.36, -0.3], [0.36, 0.3]]), f.width(0.13)))
+    if t.get("stripe") == "stripe":  # v2's fourth trait: a dark lateral line
+        detail.append(("line", f([[-0.4, 0.04], [0.3, 0.04]]), f.width(0.1)))
     return body, detail
 
 
@@ -130,6 +136,9 @@ def beetle(t: dict[str, str], f: Frame) -> tuple[list[Prim], list[Prim]]:
         detail.append(("poly", f([[-0.1, -0.74], [0.0, -1.05], [0.1, -0.74]])))
     if t["seam"] == "seam":
         detail.append(("line", f([[0, -0.42], [0, 0.78]]), f.width(0.1)))
+    if t.get("spots") == "spots":  # v2's fourth trait: two dark spots on the wing cases
+        for x in (-0.25, 0.25):
+            detail.append(("poly", f(ellipse(x, 0.3, 0.12, 0.12))))
     return body, detail
 
 
@@ -153,6 +162,8 @@ def airplane(t: dict[str, str], f: Frame) -> tuple[list[Prim], list[Prim]]:
     for x in xs:
         for side in (1, -1):
             detail.append(("poly", f(ellipse(side * x, wing_y(x) + 0.02, 0.07, 0.13))))
+    if t.get("cockpit") == "canopy":  # v2's fourth trait: a dark canopy behind the nose
+        detail.append(("poly", f(ellipse(0, -0.6, 0.09, 0.18))))
     return body, detail
 
 
@@ -173,6 +184,9 @@ def crest(t: dict[str, str], f: Frame) -> tuple[list[Prim], list[Prim]]:
     if t["border"] == "double":
         inner = _SHIELD * 0.78 + [0, -0.02]
         detail.append(("line", f(np.vstack([inner, inner[:1]])), f.width(0.08)))
+    if t.get("crown") == "crown":  # v2's fourth trait: a three-pointed crown above the shield
+        body.append(("poly", f([[-0.5, -0.82], [-0.5, -1.0], [-0.25, -0.88], [0.0, -1.05], [0.25, -0.88],
+                                [0.5, -1.0], [0.5, -0.82]])))
     return body, detail
 
 
