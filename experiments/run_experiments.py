@@ -92,7 +92,7 @@ def materialise_domain(domain: str, root: Path, seed: int = 0) -> dict:
     return {s: materialise(domain, s, root / "data" / domain / s, seed=seed, progress=False) for s in ("train", "val", "test")}
 
 
-def run_one(domain: str, name: str, method: str, overrides: dict, seed: int, root: Path) -> dict:
+def run_one(domain: str, name: str, method: str, overrides: dict, seed: int, root: Path, model: str = MODEL) -> dict:
     from dcar.backbone import load_backbone
     from dcar.evaluation.encoders import ZeroShotEncoder
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
@@ -110,17 +110,17 @@ def run_one(domain: str, name: str, method: str, overrides: dict, seed: int, roo
     if overrides.get("inference") == "rerank":
         # An inference mode only: re-rank with the plain DCAR run of the same seed.
         plain = {k: v for k, v in overrides.items() if k != "inference"}
-        base = run_one(domain, "dcar-text", "dcar", plain, seed, root)
+        base = run_one(domain, "dcar-text", "dcar", plain, seed, root, model)
         trained = load_method(root / domain / "dcar-text" / f"seed{seed}")
         trained.config.inference = "rerank"
         results = evaluate(MethodEncoder(trained), [test], num_workers=0, progress=False)
         summary = {"seconds": base["train_seconds"], "trainable_parameters": base["trainable_parameters"], "best_epoch": base["best_epoch"]}
     elif method == "zeroshot":
-        results = evaluate(ZeroShotEncoder(load_backbone(MODEL)), [test], num_workers=0, progress=False)
+        results = evaluate(ZeroShotEncoder(load_backbone(model)), [test], num_workers=0, progress=False)
         summary = {"seconds": 0.0, "trainable_parameters": 0, "best_epoch": 0}
     else:
         summary = run_training(
-            method, MODEL, splits["train"].fdrd, splits["val"].fdrd, splits["train"].images, splits["val"].images,
+            method, model, splits["train"].fdrd, splits["val"].fdrd, splits["train"].images, splits["val"].images,
             splits["train"].taxonomy, run_dir, {**overrides, **({"seed": seed} if method == "dcar" else {})},
             {**TRAIN, "seed": seed}, resume=True,
         )

@@ -62,7 +62,8 @@ def test_cli_synth_pretrain_split(tmp_path):
 def test_cli_synth_list(capsys):
     main(["data", "synth", "--list"])
     names = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["pretrain", "garden", "wildlife", "hangar"]
+    assert names == ["pretrain", "garden", "wildlife", "hangar",  # world v1 (the shipped model's)
+                     "pretrain-v2", "meadow", "pond", "airshow", "cabinet"]  # world v2
 
 
 def test_cli_synth_unknown_domain_is_one_line_error(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Pilot runs of the synthetic-v2 recipe with fewer steps (docs/world/v2.md).
 
   python docs/world/v2/pilot.py NAME OUT [KEY=VALUE ...]     (values are JSON: steps=120 lr=0.001)
+  python docs/world/v2/pilot.py export RUN_DIR DEST            (a running recipe's last checkpoint as a model folder)
 
 Each pilot is ``synthetic-v2`` with the given overrides, trained on 1 torch thread (faster than 2 on
 cores shared with other jobs), then checked with experiments/calibrate_world.py --cheap.
@@ -14,9 +15,30 @@ from dcar.pretrain import get_preset, train
 PILOTS = {
     # the recipe's schedule shrunk to ~15k pairs (about 11 min at the ~24 pairs/s measured here on busy cores)
     "p1": {"steps": 120, "batch_size": 128, "warmup": 10, "eval_every": 60, "ckpt_every": 20},
+    # p1 learnt next to nothing in 120 updates: smaller batches, 4x the updates for 1.7x the pairs
+    "p2": {"steps": 400, "batch_size": 64, "warmup": 20, "eval_every": 200, "ckpt_every": 50},
 }
 
+
+
+def export(run_dir: str, dest: str) -> None:
+    """Write the model of RUN_DIR/checkpoint.safetensors (synthetic-v2) as an open_clip local-dir
+    folder, to check a run's trajectory while it goes on."""
+    from dcar.pretrain.checkpoint import load_checkpoint
+    from dcar.pretrain.model import build_model, save_local_dir
+    from dcar.pretrain.train import make_optimizer
+
+    p = get_preset("synthetic-v2")
+    model = build_model(p.model_cfg, p.seed)
+    step, info = load_checkpoint(f"{run_dir}/checkpoint.safetensors", model, make_optimizer(model, p))
+    save_local_dir(model, p.model_cfg, p.image_size, dest, {"checkpoint_step": step, **info})
+    print(f"step {step} -> {dest}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "export":
+        export(*sys.argv[2:4])
+        sys.exit(0)
     name, out, *kv = sys.argv[1:]
     overrides = {**PILOTS.get(name, {}), "threads": 1, "workers": 0}
     overrides.update({k: json.loads(v) for k, v in (a.split("=", 1) for a in kv)})

@@ -16,13 +16,13 @@ _console = Console()
 
 @data_app.command("synth")
 def synth(
-    domain: Optional[str] = typer.Option(None, "--domain", help="A downstream domain name, or 'pretrain'."),
+    domain: Optional[str] = typer.Option(None, "--domain", help="A domain name (see --list): pretrain, pretrain-v2, or a downstream catalog."),
     split: str = typer.Option("test", "--split", help="train | val | test"),
     n: Optional[int] = typer.Option(None, "--n", min=1, help="Number of images (default: the split's size)."),
     shots: Optional[int] = typer.Option(None, "--shots", min=1, help="Images per subcategory in a downstream train split (default 16)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder: NAME_SPLIT.json, images/, NAME_taxonomy.json."),
     seed: int = typer.Option(0, "--seed", help="World seed (same seed, same data)."),
-    image_size: int = typer.Option(64, "--image-size", min=16, help="Image side in pixels."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=16, help="Image side in pixels (default: the domain's, 64 in world v1, 96 in v2)."),
     negatives: int = typer.Option(4, "--negatives", min=0, help="Hard negative captions per image."),
     negatives_from: str = typer.Option("world", "--negatives-from", help="world (from each sample's structure) or shared (dcar.negatives, text-based)."),
     list_domains: bool = typer.Option(False, "--list", help="Print the domain names and exit."),
@@ -33,7 +33,7 @@ def synth(
 
     if list_domains:
         for name, d in DOMAINS.items():
-            typer.echo(f"{name}\t{len(d.subcategories)} subcategories\t{d.description}")
+            typer.echo(f"{name}\tworld v{d.version}, {len(d.subcategories)} subcategories\t{d.description}")
         return
     if not domain or out is None:
         raise DcarError("dcar data synth: give --domain and --out (or --list)")

@@ -20,7 +20,7 @@ from dcar.errors import DcarError
 from dcar.world.captions import caption
 from dcar.world.domains import get_domain, split_size
 from dcar.world.negatives import negative_captions
-from dcar.world.render import DEFAULT_SIZE, render
+from dcar.world.render import render
 from dcar.world.sample import Sample, make_sample
 
 
@@ -75,13 +75,14 @@ def materialise(
     n: int | None = None,
     seed: int = 0,
     shots: int | None = None,
-    image_size: int = DEFAULT_SIZE,
+    image_size: int | None = None,
     negatives: int = 4,
     progress: bool = True,
     negatives_from: str = "world",
 ) -> MaterialisedSplit:
     """Write ``n`` samples (default: the split's standard size; ``shots`` per subcategory for a
-    downstream train split) to ``out``; returns where everything went.
+    downstream train split) to ``out``; returns where everything went. ``image_size`` defaults to
+    the domain's (64 px in world v1, 96 px in v2).
 
     ``negatives_from``: ``world`` (structural, exact) or ``shared`` (``dcar.negatives``).
     """
@@ -94,6 +95,7 @@ def materialise(
 
         shared = make_generator(d.subcategories, k=negatives, taxonomy=d.taxonomy, seed=seed)
     count = split_size(d, split, shots) if n is None else n
+    image_size = image_size or d.image_size
     out = Path(out)
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dcar.world.domains import downstream_domains, get_domain
+from dcar.world.domains import PRETRAIN, PRETRAIN_V2, downstream_domains, get_domain
 from dcar.world.render import render_array
 from dcar.world.sample import make_sample
-from dcar.world.vocab import META_CATEGORIES
+from dcar.world.vocab import metas_of
 
 
 def _save(fig, out: Path) -> Path:
@@ -21,25 +21,29 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
-def sibling_grid(out: str | Path, seed: int = 0) -> Path:
+def sibling_grid(out: str | Path, seed: int = 0, version: int = 1) -> Path:
     """One row per meta-category, one column per subcategory: varied attributes, then one clean
-    large view so the traits (the only thing separating a row's columns) can be compared."""
+    large view so the traits (the only thing separating a row's columns) can be compared. Images
+    are shown at the world's own resolution (64 px in v1, 96 px in v2), i.e. what the model sees."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = len(META_CATEGORIES) * 2
-    fig, axes = plt.subplots(rows, 8, figsize=(12, rows * 1.45), dpi=100)
-    for mi, meta in enumerate(META_CATEGORIES):
+    metas = list(metas_of(version).values())
+    domain = get_domain(PRETRAIN if version == 1 else PRETRAIN_V2)
+    cols = len(metas[0].subcategories)
+    rows = len(metas) * 2
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, rows * 1.45), dpi=100)
+    for mi, meta in enumerate(metas):
         for k, sub in enumerate(meta.subcategories):
-            varied = make_sample("pretrain", "val", mi * 8 + k, seed).with_changes(
+            varied = make_sample(domain, "val", mi * cols + k, seed).with_changes(
                 meta=meta.name, subcategory=sub, named=sub)
             clean = varied.with_changes(size="large", position="center", count=1, pattern="plain",
                                         background="white")
             for row, s in ((2 * mi, clean), (2 * mi + 1, varied)):
                 ax = axes[row, k]
-                ax.imshow(render_array(s), interpolation="nearest")
+                ax.imshow(render_array(s, domain.image_size), interpolation="nearest")
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if row == 2 * mi:
@@ -51,21 +55,21 @@ def sibling_grid(out: str | Path, seed: int = 0) -> Path:
     return _save(fig, Path(out))
 
 
-def domain_plates(out: str | Path, per_domain: int = 16, seed: int = 0) -> Path:
+def domain_plates(out: str | Path, per_domain: int = 16, seed: int = 0, version: int = 1) -> Path:
     """The first test images of each downstream domain, with their captions' first sentence."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = downstream_domains()
+    names = downstream_domains(version)
     fig, axes = plt.subplots(len(names), per_domain, figsize=(per_domain * 1.0, len(names) * 1.35), dpi=100)
     for di, name in enumerate(names):
         d = get_domain(name)
         for i in range(per_domain):
             s = make_sample(d, "test", i, seed)
             ax = axes[di, i]
-            ax.imshow(np.asarray(render_array(s)), interpolation="nearest")
+            ax.imshow(np.asarray(render_array(s, d.image_size)), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(s.subcategory.replace(" ", "\n", 1), fontsize=5)
@@ -79,4 +83,9 @@ if __name__ == "__main__":
     import sys
 
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/world")
-    print(sibling_grid(folder / "siblings_grid.png"), domain_plates(folder / "domain_plates.png"))
+    version = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    if version == 1:
+        print(sibling_grid(folder / "siblings_grid.png"), domain_plates(folder / "domain_plates.png"))
+    else:
+        print(sibling_grid(folder / "siblings_grid.png", version=version),
+              domain_plates(folder / "domain_plates.png", version=version))
