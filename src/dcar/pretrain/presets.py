@@ -68,7 +68,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "synthetic-v2",
             clip_config(128, 96, 16, 192, 6, 128, 4),
-            image_size=96, steps=1600, corpus=200_000, domain="pretrain-v2", eval_every=200,
+            image_size=96, steps=1600, corpus=200_000, domain="pretrain-v2", eval_every=200, ckpt_every=25,
         ),
         Preset(
             "tiny",
