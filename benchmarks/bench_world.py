@@ -6,6 +6,7 @@ the caption and tokenisation (what a DataLoader worker does), and the full FDRD 
 its ratio to the 1,000 images/s goal, and images per wall-clock second.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_world.py [--n 3000] [--size 64]
+    OMP_NUM_THREADS=1 python benchmarks/bench_world.py --world 2 --size 96     (world v2 at its 96 px)
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--world", type=int, choices=(1, 2), default=1)
     args = ap.parse_args()
+    pretrain, styled, export = ("pretrain", "garden", "wildlife") if args.world == 1 else ("pretrain-v2", "cabinet", "pond")
 
     from open_clip import tokenize
 
@@ -47,12 +50,12 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp()
     cases = {
-        "pretrain: sample + render": lambda i: render_array(make_sample("pretrain", "train", i), args.size),
+        "pretrain: sample + render": lambda i: render_array(make_sample(pretrain, "train", i), args.size),
         "pretrain: + caption + tokenize": lambda i: (
-            render_array(s := make_sample("pretrain", "train", i), args.size), tokenize([caption(s)])),
-        "garden (styled): sample + render": lambda i: render_array(make_sample("garden", "test", i), args.size),
+            render_array(s := make_sample(pretrain, "train", i), args.size), tokenize([caption(s)])),
+        f"{styled} (styled): sample + render": lambda i: render_array(make_sample(styled, "test", i), args.size),
         "export: render + negatives + PNG": lambda i: (
-            _save_png_atomic(render(s := make_sample("wildlife", "test", i), args.size), _path(tmp, i)),
+            _save_png_atomic(render(s := make_sample(export, "test", i), args.size), _path(tmp, i)),
             negative_captions(s)),
     }
     print(f"single process, {args.n} images of {args.size}x{args.size}, cpu affinity {len(os.sched_getaffinity(0))} cores")
