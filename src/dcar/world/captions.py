@@ -146,7 +146,7 @@ def alt_text(s: Sample) -> str:
 # ungrounded filler (mood, photography) that the image cannot confirm.
 _APPEARANCE = {
     "nature": ("The image captures a close-up view of {a}.", "{A} stands out vividly.",
-               "The photo shows {a} with a {pattern} texture.", "It is {a}, {pattern} in appearance."),
+               "The photo shows {a} with a {pattern} texture.", "Here we see {a}, {pattern} in appearance."),
     "aquarium": ("In this shot, {a} swims through the frame.", "The picture features {a}, {pattern} all over.",
                  "{A} with a {pattern} body is seen swimming.", "Here {a} drifts by."),
     "catalog": ("The catalog photo presents {a} in a {pattern} finish.", "Shown here is {a}.",
