@@ -124,3 +124,20 @@ def test_catalog_negatives_swap_the_name_and_keep_the_rest():
     assert len(negs) == 4 and pos not in negs
     swaps = [n for n in negs if n.split(". ", 1)[1] == pos.split(". ", 1)[1]]
     assert len(swaps) >= 2
+
+
+def test_cli_exports_a_v2_catalog_at_its_own_resolution(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from dcar.cli import main
+    from dcar.data.taxonomy import read_taxonomy
+
+    main(["data", "synth", "--domain", "pond", "--split", "train", "--shots", "1", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "pond_train.json").read_text())
+    assert len(data) == 24 and read_taxonomy(tmp_path / "pond_taxonomy.json") == get_domain("pond").taxonomy
+    first = next(iter(data.values()))
+    with Image.open(tmp_path / first["file_path"]) as im:
+        assert im.size == (96, 96)
+    assert first["positive"].startswith("This is a ") and len(first["negative"]) == 4
