@@ -72,11 +72,11 @@ def build_command(
     Answers are cached as they arrive: rerun a killed run with the same options and only what is missing is asked.
     Images that still fail after the retries are skipped and listed in OUT.skipped.tsv. See docs/build.md.
     """
-    from dcar.data.build.builder import BuildOptions
-    from dcar.data.build.captioners.base import CaptionerOptions
-    from dcar.data.build.pipeline import BuildConfig, build_dataset
-    from dcar.data.build.prompts import DEFAULT_PROMPTS, VERIFY_PROMPT
-    from dcar.data.build.retry import RetryPolicy
+    from dcar.captioning.builder import BuildOptions
+    from dcar.captioning.captioners.base import CaptionerOptions
+    from dcar.captioning.pipeline import BuildConfig, build_dataset
+    from dcar.captioning.prompts import DEFAULT_PROMPTS, VERIFY_PROMPT
+    from dcar.captioning.retry import RetryPolicy
 
     options = BuildOptions(
         prompts=tuple(prompt) if prompt else DEFAULT_PROMPTS, prefix=prefix or None, max_tokens=max_tokens,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from dcar.data.build.text import sentences
+from dcar.captioning.text import sentences
 from dcar.data.validate import token_count
 
 SPECIAL_TOKENS = 2  # start-of-text and end-of-text

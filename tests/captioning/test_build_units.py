@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from dcar.data.build import AnswerCache, RetryPolicy, TransientError, count_tokens, load_captioner, truncate_caption
-from dcar.data.build.captioners.openai_chat import extract_text, parse_retry_after, parse_spec
-from dcar.data.build.prompts import compose, fill
-from dcar.data.build.retry import Retrier
-from dcar.data.build.text import clean_answer, reject_reason
-from dcar.data.build.verify import parse_verdict
+from dcar.captioning import AnswerCache, RetryPolicy, TransientError, count_tokens, load_captioner, truncate_caption
+from dcar.captioning.captioners.openai_chat import extract_text, parse_retry_after, parse_spec
+from dcar.captioning.prompts import compose, fill
+from dcar.captioning.retry import Retrier
+from dcar.captioning.text import clean_answer, reject_reason
+from dcar.captioning.verify import parse_verdict
 from dcar.errors import DcarError
 
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from chat_server import Reply, image_hash
 
-from dcar.data.build import AnswerCache, BuildOptions, CaptionBuilder, RetryPolicy, Verifier, load_captioner
-from dcar.data.build.captioners.base import CaptionerOptions
-from dcar.data.build.errors import FatalCaptionerError
-from dcar.data.build.prompts import DEFAULT_PROMPTS
+from dcar.captioning import AnswerCache, BuildOptions, CaptionBuilder, RetryPolicy, Verifier, load_captioner
+from dcar.captioning.captioners.base import CaptionerOptions
+from dcar.captioning.errors import FatalCaptionerError
+from dcar.captioning.prompts import DEFAULT_PROMPTS
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 
@@ -99,7 +99,7 @@ def test_refusals_and_loops_are_filtered(chat_server, flower_entries, tmp_path):
 
 
 def test_long_answers_are_cut_at_a_sentence_to_77_tokens(chat_server, flower_entries, tmp_path):
-    from dcar.data.build.truncate import count_tokens
+    from dcar.captioning.truncate import count_tokens
 
     long = (
         "The flower has bright yellow petals with thin red veins. Its centre is a dark brown disc "
