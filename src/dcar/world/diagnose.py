@@ -26,7 +26,7 @@ from dcar.atomic import write_json_atomic
 from dcar.evaluation.recall import hard_negative_accuracy, recall_at_k
 from dcar.world.captions import caption, name_sentence
 from dcar.world.domains import PRETRAIN, downstream_domains, get_domain, split_size
-from dcar.world.negatives import negative_captions
+from dcar.world.structural_negatives import negative_captions
 from dcar.world.render import render
 from dcar.world.sample import Sample, make_sample
 

@@ -10,7 +10,7 @@ from dcar.backbone.base import Backbone
 from dcar.data.records import Entry
 from dcar.losses import category_loss, contrastive_loss
 from dcar.methods.base import DualPromptMethod, MethodConfig, OptimizerDefaults, TrainBatch
-from dcar.methods.dcar.negatives import NegativeBank
+from dcar.methods.dcar.category_negatives import NegativeBank
 from dcar.prompts import DualPrompts
 from dcar.reweighting import TokenReweighter
 
