@@ -97,7 +97,7 @@ def run_one(domain: str, name: str, method: str, overrides: dict, seed: int, roo
     from dcar.evaluation.encoders import ZeroShotEncoder
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
     from dcar.methods.encoder import MethodEncoder
-    from dcar.training.checkpoint import load_method
+    from dcar.checkpoint import load_method
     from dcar.training.run import run_training
 
     run_dir = root / domain / name / f"seed{seed}"

@@ -45,7 +45,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     from dcar.evaluation.encoders import ZeroShotEncoder
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
     from dcar.methods.encoder import MethodEncoder
-    from dcar.training.checkpoint import load_method
+    from dcar.checkpoint import load_method
     from dcar.training.run import run_training
     from dcar.world.export import materialise
 
