@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from dcar.atomic import write_json_atomic
 from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
-from dcar.training import checkpoint as ckpt
+from dcar import checkpoint as ckpt
 from dcar.training.config import TrainConfig
 from dcar.data.records import Entry
 from dcar.training.data import train_loader
