@@ -9,8 +9,8 @@ from chat_server import Reply, image_hash
 
 from dcar.captioning import AnswerCache, BuildOptions, CaptionBuilder, RetryPolicy, Verifier, load_captioner
 from dcar.captioning.captioners.base import CaptionerOptions
-from dcar.captioning.errors import FatalCaptionerError
-from dcar.captioning.prompts import DEFAULT_PROMPTS
+from dcar.captioning.failures import FatalCaptionerError
+from dcar.captioning.questions import DEFAULT_PROMPTS
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 

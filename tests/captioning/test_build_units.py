@@ -8,7 +8,7 @@ import pytest
 
 from dcar.captioning import AnswerCache, RetryPolicy, TransientError, count_tokens, load_captioner, truncate_caption
 from dcar.captioning.captioners.openai_chat import extract_text, parse_retry_after, parse_spec
-from dcar.captioning.prompts import compose, fill
+from dcar.captioning.questions import compose, fill
 from dcar.captioning.retry import Retrier
 from dcar.captioning.text import clean_answer, reject_reason
 from dcar.captioning.verify import parse_verdict

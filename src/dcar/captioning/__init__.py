@@ -5,10 +5,10 @@ returns captioned entries and a report; negatives come from :mod:`dcar.negatives
 """
 
 from dcar.captioning.builder import BuildOptions, BuildReport, CaptionBuilder
-from dcar.captioning.cache import AnswerCache
+from dcar.captioning.answer_cache import AnswerCache
 from dcar.captioning.captioners.base import CaptionItem, Captioner, available, load_captioner, register
-from dcar.captioning.errors import CaptionError, FatalCaptionerError, PermanentError, TransientError
-from dcar.captioning.prompts import DEFAULT_PREFIX, DEFAULT_PROMPTS, VERIFY_PROMPT
+from dcar.captioning.failures import CaptionError, FatalCaptionerError, PermanentError, TransientError
+from dcar.captioning.questions import DEFAULT_PREFIX, DEFAULT_PROMPTS, VERIFY_PROMPT
 from dcar.captioning.retry import RetryPolicy
 from dcar.captioning.truncate import count_tokens, truncate_caption
 from dcar.captioning.verify import Verifier

@@ -21,10 +21,10 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from dcar.captioning.cache import AnswerCache, cache_key, file_digest
+from dcar.captioning.answer_cache import AnswerCache, cache_key, file_digest
 from dcar.captioning.captioners.base import CaptionItem, Captioner
-from dcar.captioning.errors import CaptionError, FatalCaptionerError, PermanentError
-from dcar.captioning.prompts import DEFAULT_PREFIX, DEFAULT_PROMPTS, compose, fill
+from dcar.captioning.failures import CaptionError, FatalCaptionerError, PermanentError
+from dcar.captioning.questions import DEFAULT_PREFIX, DEFAULT_PROMPTS, compose, fill
 from dcar.captioning.retry import Retrier, RetryPolicy
 from dcar.captioning.text import clean_answer, reject_reason
 from dcar.captioning.truncate import truncate_caption

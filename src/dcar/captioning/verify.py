@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from dcar.captioning.captioners.base import CaptionItem, Captioner
-from dcar.captioning.prompts import VERIFY_PROMPT, fill
+from dcar.captioning.questions import VERIFY_PROMPT, fill
 from dcar.errors import DcarError
 
 _VERDICT = re.compile(r"\b(yes|no)\b", re.IGNORECASE)

@@ -75,7 +75,7 @@ def build_command(
     from dcar.captioning.builder import BuildOptions
     from dcar.captioning.captioners.base import CaptionerOptions
     from dcar.captioning.pipeline import BuildConfig, build_dataset
-    from dcar.captioning.prompts import DEFAULT_PROMPTS, VERIFY_PROMPT
+    from dcar.captioning.questions import DEFAULT_PROMPTS, VERIFY_PROMPT
     from dcar.captioning.retry import RetryPolicy
 
     options = BuildOptions(

@@ -51,7 +51,7 @@ class Captioner(ABC):
 
     @abstractmethod
     def answer(self, item: CaptionItem, question: str) -> str:
-        """One raw answer. Raises :mod:`dcar.captioning.errors` exceptions on failure."""
+        """One raw answer. Raises :mod:`dcar.captioning.failures` exceptions on failure."""
 
     def close(self) -> None:
         """Release resources (connections, models)."""

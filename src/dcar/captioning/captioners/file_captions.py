@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from dcar.captioning.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
-from dcar.captioning.errors import PermanentError
+from dcar.captioning.failures import PermanentError
 from dcar.errors import DataError
 
 ID_COLUMNS = ("key", "image", "file_name")

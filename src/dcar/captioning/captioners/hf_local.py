@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 
 from dcar.captioning.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
-from dcar.captioning.errors import FatalCaptionerError, PermanentError
-from dcar.captioning.images import open_rgb
+from dcar.captioning.failures import FatalCaptionerError, PermanentError
+from dcar.captioning.image_payload import open_rgb
 
 
 @register("hf")

@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from dcar.captioning.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
-from dcar.captioning.prompts import fill
+from dcar.captioning.questions import fill
 from dcar.errors import DcarError
 
 DEFAULT_TEMPLATES: tuple[str, ...] = (
