@@ -99,7 +99,7 @@ def test_refusals_and_loops_are_filtered(chat_server, flower_entries, tmp_path):
 
 
 def test_long_answers_are_cut_at_a_sentence_to_77_tokens(chat_server, flower_entries, tmp_path):
-    from dcar.captioning.truncate import count_tokens
+    from dcar.backbone.tokenizer import token_count
 
     long = (
         "The flower has bright yellow petals with thin red veins. Its centre is a dark brown disc "
@@ -111,11 +111,11 @@ def test_long_answers_are_cut_at_a_sentence_to_77_tokens(chat_server, flower_ent
     out, report = make_builder(chat_server, tmp_path).build(flower_entries[:1])
     caption = out[0].caption
     assert report.truncated == 1
-    assert count_tokens(caption) + 2 <= 77 and caption.endswith(".")
+    assert token_count(caption) <= 77 and caption.endswith(".")
     assert caption.startswith("This is a tiger lily. The flower has bright yellow petals")
     kept = caption.count(".")
     next_sentence = long.split(". ")[kept - 1]  # the first one left out
-    assert count_tokens(caption + " " + next_sentence + ".") + 2 > 77
+    assert token_count(caption + " " + next_sentence + ".") > 77
 
 
 def test_auth_failure_stops_the_run(chat_server, flower_entries, tmp_path):

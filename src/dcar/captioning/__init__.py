@@ -10,7 +10,7 @@ from dcar.captioning.captioners.base import CaptionItem, Captioner, available, l
 from dcar.captioning.failures import CaptionError, FatalCaptionerError, PermanentError, TransientError
 from dcar.captioning.questions import DEFAULT_PREFIX, DEFAULT_PROMPTS, VERIFY_PROMPT
 from dcar.captioning.retry import RetryPolicy
-from dcar.captioning.truncate import count_tokens, truncate_caption
+from dcar.captioning.truncate import truncate_caption
 from dcar.captioning.verify import Verifier
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "TransientError",
     "Verifier",
     "available",
-    "count_tokens",
     "load_captioner",
     "register",
     "truncate_caption",

@@ -8,12 +8,12 @@ from pathlib import Path
 from rich.console import Console
 
 from dcar.atomic import write_text_atomic
+from dcar.backbone.tokenizer import fits
 from dcar.captioning.builder import BuildOptions, BuildReport, CaptionBuilder
 from dcar.captioning.answer_cache import AnswerCache
 from dcar.captioning.captioners.base import CaptionerOptions, load_captioner
 from dcar.captioning.questions import VERIFY_PROMPT
 from dcar.captioning.inputs import load_build_input
-from dcar.captioning.truncate import fits
 from dcar.captioning.verify import Verifier
 from dcar.data.records import Entry, write_fdrd
 from dcar.data.taxonomy import read_taxonomy
