@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from dcar.backbone.base import Backbone
 from dcar.methods.base import MethodConfig, RetrievalMethod
 from dcar.methods.clip_adapter import ClipAdapterMethod
@@ -40,5 +42,12 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> MethodCon
         raise DcarError(f"method {name}: {err}") from None
 
 
-def build_method(name: str, backbone: Backbone, overrides: dict[str, Any] | None = None) -> RetrievalMethod:
-    return method_class(name)(backbone, make_config(name, overrides))
+def build_method(
+    name: str, backbone: Backbone, overrides: dict[str, Any] | None = None, seed: int | None = None
+) -> RetrievalMethod:
+    """The method ``name`` around ``backbone``; with ``seed``, its trainable parameters are
+    initialised from that seed (a training run passes its run seed, so two runs start equal)."""
+    config = make_config(name, overrides)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return method_class(name)(backbone, config)

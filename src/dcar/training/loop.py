@@ -88,7 +88,7 @@ def train(
     method.to(device)
     if not method.trainable:
         raise DcarError(f"method {method.config.method} has no trainable parameters; use `dcar eval`")
-    method.prepare_training(train_entries, taxonomy)
+    method.prepare_training(train_entries, taxonomy, cfg.seed)
     optimizer = make_optimizer(method, cfg)
     state = {"epoch": 0, "best_score": float("-inf"), "best_epoch": -1, "history": [], "skipped_images": 0}
     if resume and (run_dir / ckpt.STATE_JSON).exists():

@@ -69,7 +69,7 @@ def run_training(
     val = load_eval_dataset(val_source, val_images, "val") if val_source else None
 
     backbone = load_backbone(model, device=cfg.device)
-    method = build_method(method_name, backbone, method_overrides)
+    method = build_method(method_name, backbone, method_overrides, seed=cfg.seed)
     run_info = {
         "method": method_name,
         "method_config": method.config.to_dict(),

@@ -23,6 +23,7 @@ class DcarConfig(MethodConfig):
     """Every DCAR component has a switch so each can be ablated (see DCAR.md for the tags)."""
 
     method = "dcar"
+    retired = {"seed": "DCAR's negatives follow the run seed, train.seed"}
     # dual prompts (MaPLe's k=2, J=9 as the starting point)
     n_ctx: int = 2
     depth: int = 9
@@ -48,7 +49,6 @@ class DcarConfig(MethodConfig):
     lam: float = 1.0
     alpha: float = 0.5
     reading: str = "A"  # "A": category = subcategory; "B": category = meta-category
-    seed: int = 0
     optimizer: OptimizerDefaults = field(default_factory=lambda: OptimizerDefaults("sgd", 0.0035, 5e-4))
 
     def __post_init__(self) -> None:
@@ -91,7 +91,7 @@ class Dcar(DualPromptMethod):
         return F.normalize(feats, dim=-1)
 
     # ---- training ------------------------------------------------------------------------------
-    def prepare_training(self, entries: list[Entry], taxonomy: dict[str, str] | None) -> None:
+    def prepare_training(self, entries: list[Entry], taxonomy: dict[str, str] | None, seed: int = 0) -> None:
         cfg = self.config
         if self.reweighter is not None and cfg.dtr_cached_images:
             self._frozen_cache = self._frozen_features_of(entries)
@@ -105,7 +105,7 @@ class Dcar(DualPromptMethod):
                 swap=cfg.swap_negatives,
                 attribute=cfg.attribute_negatives,
                 reading=cfg.reading,
-                seed=cfg.seed,
+                seed=seed,
                 prompt_length=self.text_prompt_length,
             )
             if wants_negatives
