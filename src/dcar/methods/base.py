@@ -112,6 +112,18 @@ class RetrievalMethod(nn.Module):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.image_features(pixels.to(self.backbone.device)).float(), dim=-1)
 
+    # ---- re-rank inference -----------------------------------------------------------------
+    @property
+    def rerank_k(self) -> int:
+        """Candidates per query the evaluation re-scores pairwise with
+        :meth:`encode_texts_for_images` after the indexable first stage; 0: no re-ranking."""
+        return 0
+
+    def encode_texts_for_images(self, texts: list[str], frozen_image_features: torch.Tensor) -> torch.Tensor:
+        """Text j encoded for image j (given its frozen, un-prompted features). By default a
+        caption's features do not depend on the image."""
+        return self.encode_texts(texts)
+
     # ---- training --------------------------------------------------------------------------
     @property
     def trainable(self) -> bool:

@@ -10,6 +10,7 @@ from dcar.backbone.base import Backbone
 from dcar.data.records import Entry
 from dcar.losses import category_loss, contrastive_loss
 from dcar.methods.base import DualPromptMethod, MethodConfig, OptimizerDefaults, TrainBatch
+from dcar.methods.registry import register_method
 from dcar.methods.dcar.category_negatives import NegativeBank
 from dcar.prompts import DualPrompts
 from dcar.reweighting import TokenReweighter
@@ -58,7 +59,8 @@ class DcarConfig(MethodConfig):
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
 
 
-class Dcar(DualPromptMethod):
+@register_method("dual prompts + token re-weighting + category-aware negatives (L_con + lambda L_cate)")
+class DcarModel(DualPromptMethod):
     config_class = DcarConfig
 
     def __init__(self, backbone: Backbone, config: DcarConfig):
@@ -80,6 +82,10 @@ class Dcar(DualPromptMethod):
     def frozen_image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """f_I(I) of the un-prompted model, normalised: what DTR contrasts tokens against."""
         return F.normalize(self.backbone.encode_image(pixels.to(self.backbone.device)).float(), dim=-1)
+
+    @property
+    def rerank_k(self) -> int:
+        return self.config.rerank_k if self.config.inference == "rerank" else 0
 
     def encode_texts_for_images(self, texts: list[str], frozen_image_features: torch.Tensor) -> torch.Tensor:
         """Text j weighted by DTR with image j (pairwise; the re-rank inference mode)."""
