@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors.torch import load_file
 
-from dcar.atomic import write_json_atomic
+from dcar.atomic import write_csv_atomic, write_json_atomic
 from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
 from dcar import checkpoint as ckpt
@@ -207,13 +207,7 @@ def _log(run_dir: Path, writer, row: dict[str, Any]) -> None:
         with path.open(newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]  # drop rows a kill left behind
     rows.append({k: row[k] for k in row})
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    write_csv_atomic(rows, list(dict.fromkeys(k for r in rows for k in r)), path)
     if writer is not None:
         for k, v in row.items():
             if k != "epoch" and isinstance(v, (int, float)):
