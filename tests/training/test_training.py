@@ -16,7 +16,7 @@ from dcar.evaluation.evaluate import EvalDataset
 from dcar.methods import build_method
 from dcar.training.config import TrainConfig
 from dcar.training.loop import train
-from dcar.training.run import validator
+from dcar.training.selection import score_val
 
 
 def _train(tiny_spec, entries, taxonomy, run_dir: Path, resume=False, stop_after=None):
@@ -25,7 +25,7 @@ def _train(tiny_spec, entries, taxonomy, run_dir: Path, resume=False, stop_after
     cfg = TrainConfig(epochs=3, batch_size=8, num_workers=0, device="cpu", lr=0.01)
     val = EvalDataset("val", entries)
     info = {"method": "dcar", "method_config": method.config.to_dict(), "backbone": tiny_spec}
-    return train(method, entries, validator(val, cfg), cfg, run_dir, info, taxonomy, resume=resume, stop_after_epochs=stop_after)
+    return train(method, entries, score_val(val, cfg.eval_batch_size), cfg, run_dir, info, taxonomy, resume=resume, stop_after_epochs=stop_after)
 
 
 def test_resume_after_a_kill_reaches_the_same_tensors(tiny_spec, labelled_set, tmp_path):

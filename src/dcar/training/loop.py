@@ -1,9 +1,11 @@
 """The training loop shared by every method: per-epoch schedule, best-on-val selection, logs,
 atomic checkpoints and exact resume.
 
-Determinism: each epoch reseeds torch and the data order from (seed, epoch), negatives are fixed
-per entry, and the optimiser state is saved after every epoch, so a run killed and resumed with
---resume ends with the same tensors as an uninterrupted one (CPU, same seed).
+Determinism: one run seed (``TrainConfig.seed``) drives everything random. The trainable
+parameters are initialised from it (``build_method(..., seed=)``), each epoch reseeds torch and the
+data order from (seed, epoch), and negatives are drawn once per entry from it. The optimiser state
+is saved after every epoch, so two runs with one seed end equal on CPU, and a run killed and
+resumed with --resume ends with the same tensors as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -29,9 +31,7 @@ from dcar.training.config import TrainConfig
 from dcar.data.records import Entry
 from dcar.training.data import train_loader
 from dcar.training.schedule import epoch_lr
-
-Validator = Callable[[RetrievalMethod], dict[str, Any]]
-
+from dcar.training.selection import ValScorer, selection_score
 
 @dataclass
 class TrainResult:
@@ -55,11 +55,6 @@ def make_optimizer(method: RetrievalMethod, cfg: TrainConfig) -> torch.optim.Opt
     raise DcarError(f"unknown optimiser {name!r} (sgd or adamw)")
 
 
-def selection_score(metrics: dict[str, Any]) -> float:
-    """Mean of image-to-text and text-to-image R@1: what best-on-val maximises."""
-    return 0.5 * (metrics["i2t"]["R@1"] + metrics["t2i"]["R@1"])
-
-
 def _autocast(cfg: TrainConfig, device: torch.device):
     if cfg.amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -69,7 +64,7 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 def train(
     method: RetrievalMethod,
     train_entries: list[Entry],
-    validate: Validator | None,
+    score_val: ValScorer | None,
     cfg: TrainConfig,
     run_dir: Path,
     run_info: dict[str, Any],
@@ -112,10 +107,10 @@ def train(
         losses, skipped = _run_epoch(method, optimizer, loader, cfg, device, epoch, console)
         state["skipped_images"] += skipped
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **losses}
-        if validate is not None:
+        if score_val is not None:
             method.eval()
             with torch.no_grad():
-                metrics = validate(method)
+                metrics = score_val(method)
             row.update(val_i2t_r1=metrics["i2t"]["R@1"], val_t2i_r1=metrics["t2i"]["R@1"])
             score = selection_score(metrics)
         else:
