@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from dcar.builtin import SYNTHETIC_SMALL_SPEC
 from dcar.cli.app import app, data_app, world_app
 from dcar.errors import DcarError
 
@@ -65,7 +66,7 @@ def pretrain(
 
 @world_app.command("diagnose")
 def diagnose(
-    model: str = typer.Option("builtin:synthetic-small", "--model", help="Model spec, as for --model elsewhere."),
+    model: str = typer.Option(SYNTHETIC_SMALL_SPEC, "--model", help="Model spec, as for --model elsewhere."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write diagnose.json and diagnose.md into this folder."),
     seed: int = typer.Option(0, "--seed", help="World seed."),
     device: str = typer.Option("cpu", "--device", help="torch device (cpu, cuda)."),
