@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 
 DOMAINS = ("garden", "wildlife", "hangar")
 MODEL = "builtin:synthetic-small"
