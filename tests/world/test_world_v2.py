@@ -13,7 +13,7 @@ from open_clip.tokenizer import SimpleTokenizer
 from dcar.pretrain import get_preset
 from dcar.world.captions import caption, name_sentence
 from dcar.world.domains import PRETRAIN_V2, downstream_domains, get_domain, split_size
-from dcar.world.negatives import negative_captions
+from dcar.world.structural_negatives import negative_captions
 from dcar.world.render import render_array
 from dcar.world.sample import make_sample
 from dcar.world.vocab import META_CATEGORIES_V2, locate

@@ -24,7 +24,7 @@ PILOTS = {
 def export(run_dir: str, dest: str) -> None:
     """Write the model of RUN_DIR/checkpoint.safetensors (synthetic-v2) as an open_clip local-dir
     folder, to check a run's trajectory while it goes on."""
-    from dcar.pretrain.checkpoint import load_checkpoint
+    from dcar.checkpoint import load_checkpoint
     from dcar.pretrain.model import build_model, save_local_dir
     from dcar.pretrain.train import make_optimizer
 
