@@ -141,3 +141,15 @@ def test_cli_exports_a_v2_catalog_at_its_own_resolution(tmp_path):
     with Image.open(tmp_path / first["file_path"]) as im:
         assert im.size == (96, 96)
     assert first["positive"].startswith("This is a ") and len(first["negative"]) == 4
+
+
+def test_trait_phrases_never_reuse_an_attribute_word():
+    from dcar.world.captions import TRAIT_WORDS
+    from dcar.world.vocab import ATTRIBUTE_VALUES
+
+    attribute_words = {w for values in ATTRIBUTE_VALUES.values() for v in values for w in str(v).split()}
+    attribute_words |= {"one", "two", "stripe", "stripes", "dot", "dots"}
+    for meta, traits in TRAIT_WORDS.items():
+        for phrases in traits.values():
+            for phrase in phrases:
+                assert not set(phrase.split()) & attribute_words, (meta, phrase)

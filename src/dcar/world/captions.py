@@ -68,17 +68,20 @@ def caption(s: Sample) -> str:
 # How a trait value reads in text (shared by alt-text and catalog captions, as real web text and
 # MLLM descriptions share words like "five petals").
 TRAIT_WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    # No phrase reuses an attribute word (a colour, small/large, one/two, plain/striped/dotted), so
+    # text never says two things about one image with the same word.
     "flower": {"petals": ("five petals", "six petals"), "ring": ("no ring", "an inner ring"),
-               "tips": ("round petal tips", "pointed petals"), "centre": ("a small centre", "a large centre")},
+               "tips": ("round petal tips", "pointed petals"), "centre": ("a tiny centre", "a broad centre")},
     "mushroom": {"cap": ("a dome cap", "a cone cap"), "annulus": ("a bare stem", "a ringed stem"),
-                 "base": ("a straight base", "a bulbous base"), "spots": ("a plain cap", "a spotted cap")},
+                 "base": ("a straight base", "a bulbous base"), "spots": ("an unspotted cap", "a spotted cap")},
     "fish": {"tail": ("a round tail", "a forked tail"), "dorsal": ("no dorsal fin", "a dorsal fin"),
-             "gill": ("no gill bar", "a gill bar"), "stripe": ("no side stripe", "a side stripe")},
+             "gill": ("no gill bar", "a gill bar"), "stripe": ("no lateral line", "a lateral line")},
     "beetle": {"horn": ("no horn", "a horn"), "seam": ("no seam", "a seam down the back"),
-               "antennae": ("straight antennae", "clubbed antennae"), "spots": ("unspotted wings", "two spots")},
+               "antennae": ("straight antennae", "clubbed antennae"),
+               "spots": ("clear wing cases", "spotted wing cases")},
     "airplane": {"wings": ("straight wings", "swept wings"), "tail": ("a flat tail", "a vee tail"),
-                 "engines": ("two engines", "four engines"), "cockpit": ("no canopy", "a dark canopy")},
-    "crest": {"chevron": ("an upward chevron", "a downward chevron"), "mark": ("a dot", "a bar"),
+                 "engines": ("twin engines", "four engines"), "cockpit": ("no canopy", "a glazed canopy")},
+    "crest": {"chevron": ("an upward chevron", "a downward chevron"), "mark": ("a round mark", "a bar mark"),
               "border": ("a single border", "a double border"), "crown": ("no crown", "a crown")},
 }
 
@@ -145,10 +148,10 @@ def alt_text(s: Sample) -> str:
 # Per catalog style: appearance sentences ({a} = "a red flower" / "two red flowers"), and
 # ungrounded filler (mood, photography) that the image cannot confirm.
 _APPEARANCE = {
-    "nature": ("The image captures a close-up view of {a}.", "{A} stands out vividly.",
+    "nature": ("The image captures a close-up view of {a}.", "{A} stand{s} out vividly.",
                "The photo shows {a} with a {pattern} texture.", "Here we see {a}, {pattern} in appearance."),
     "aquarium": ("In this shot, {a} swims through the frame.", "The picture features {a}, {pattern} all over.",
-                 "{A} with a {pattern} body is seen swimming.", "Here {a} drifts by."),
+                 "{A} with a {pattern} body {be} seen swimming.", "Here {a} drift{s} by."),
     "catalog": ("The catalog photo presents {a} in a {pattern} finish.", "Shown here is {a}.",
                 "This entry depicts {a} with a {pattern} livery.", "The model is {colour}, {pattern} finish."),
     "archive": ("The scanned plate shows {a}.", "An old illustration of {a} in faded tones.",
@@ -177,7 +180,8 @@ def mllm_caption(s: Sample, style: str) -> str:
     pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
     noun = _noun(s)
     a = f"{_COUNT_WORDS[s.count]} {s.colour} {noun}" if s.count > 1 else f"{_article(s.colour)} {s.colour} {noun}"
-    fmt = dict(a=a, A=a[:1].upper() + a[1:], colour=s.colour, noun=noun, pattern=_PATTERN_WORDS[s.pattern], position=s.position,
+    fmt = dict(a=a, A=a[:1].upper() + a[1:], s="" if s.count > 1 else "s", be="are" if s.count > 1 else "is",
+               colour=s.colour, noun=noun, pattern=_PATTERN_WORDS[s.pattern], position=s.position,
                bg=BACKGROUND_WORDS[s.background])
     sentences = [pick(_APPEARANCE[style]).format(**fmt)]
     extra = []
