@@ -148,18 +148,19 @@ def alt_text(s: Sample) -> str:
 # Per catalog style: appearance sentences ({a} = "a red flower" / "two red flowers"), and
 # ungrounded filler (mood, photography) that the image cannot confirm.
 _APPEARANCE = {
-    "nature": ("The image captures a close-up view of {a}.", "{A} stand{s} out vividly.",
-               "The photo shows {a} with a {pattern} texture.", "Here we see {a}, {pattern} in appearance."),
-    "aquarium": ("In this shot, {a} swims through the frame.", "The picture features {a}, {pattern} all over.",
-                 "{A} with a {pattern} body {be} seen swimming.", "Here {a} drift{s} by."),
-    "catalog": ("The catalog photo presents {a} in a {pattern} finish.", "Shown here is {a}.",
-                "This entry depicts {a} with a {pattern} livery.", "The model is {colour}, {pattern} finish."),
-    "archive": ("The scanned plate shows {a}.", "An old illustration of {a} in faded tones.",
-                "The archival print depicts {a}, its fill {pattern}.", "{A}, {pattern}, is drawn here."),
+    "nature": ("The image captures a close-up view of {a} with a {pattern} surface.",
+               "{A}, {pattern}, stand{s} out vividly.", "The photo shows {a} with a {pattern} texture.",
+               "Here we see {a}, {pattern} in appearance."),
+    "aquarium": ("In this shot, {a} with a {pattern} body swim{s} by.", "The picture features {a}, {pattern} all over.",
+                 "{A} with a {pattern} body {be} seen swimming.", "Here {a}, {pattern}, drift{s} by."),
+    "catalog": ("The catalog photo presents {a} in a {pattern} finish.", "Shown here {be} {a}, {pattern}.",
+                "This entry depicts {a} with a {pattern} livery.", "The {noun} {be} {colour}, in a {pattern} finish."),
+    "archive": ("The scanned plate shows {a}, drawn {pattern}.", "An old illustration of {a}, {pattern}, in faded tones.",
+                "The archival print depicts {a}, its fill {pattern}.", "{A}, {pattern}, {be} drawn here."),
 }
 _TRAIT_SENTENCES = ("{T} can be seen.", "One can make out {t}.", "Notably, it has {t}.", "It shows {t}.")
-_SETTING = ("It sits at the {position} of the frame, against {bg}.", "The background is {bg}.",
-            "Behind it lies {bg}.")
+_SETTING = ("It sits at the {position}, against {bg}.", "Behind it, at the {position}, is {bg}.",
+            "It is at the {position}, on {bg}.")
 _FILLER = {
     "nature": ("The soft natural light gives the scene a calm mood.",
                "The background is blurred, suggesting an outdoor setting.",
@@ -168,8 +169,8 @@ _FILLER = {
                  "The lighting is soft, as if filtered through water."),
     "catalog": ("The photograph is sharp and well lit.", "The composition is clean and simple.",
                 "It looks like a carefully staged studio shot."),
-    "archive": ("The print has the quiet charm of an old collection.", "The paper shows signs of age.",
-                "It evokes the careful work of an old illustrator."),
+    "archive": ("The print has an old, quiet charm.", "The paper shows signs of age.",
+                "It recalls the work of an old illustrator."),
 }
 
 
@@ -185,12 +186,12 @@ def mllm_caption(s: Sample, style: str) -> str:
                bg=BACKGROUND_WORDS[s.background])
     sentences = [pick(_APPEARANCE[style]).format(**fmt)]
     extra = []
-    if rng.random() < 0.45:
+    if rng.random() < 0.5:
         t = _trait_phrases(s, rng, 1)[0]
         extra.append(pick(_TRAIT_SENTENCES).format(t=t, T=t[:1].upper() + t[1:]))
-    if rng.random() < 0.6:
+    if rng.random() < 0.8:
         extra.append(pick(_SETTING).format(**fmt))
-    if rng.random() < 0.55 or not extra:
+    if rng.random() < 0.35 or not extra:
         extra.append(pick(_FILLER[style]))
     sentences += [extra[i] for i in rng.permutation(len(extra))] if rng.random() < 0.3 else extra
     return " ".join([name_sentence(s.named)] + sentences)
