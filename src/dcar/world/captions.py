@@ -148,15 +148,15 @@ def alt_text(s: Sample) -> str:
 # Per catalog style: appearance sentences ({a} = "a red flower" / "two red flowers"), and
 # ungrounded filler (mood, photography) that the image cannot confirm.
 _APPEARANCE = {
-    "nature": ("The image captures a close-up view of {a} with a {pattern} surface.",
+    "nature": ("The image captures {a} with a {pattern} surface.",
                "{A}, {pattern}, stand{s} out vividly.", "The photo shows {a} with a {pattern} texture.",
                "Here we see {a}, {pattern} in appearance."),
     "aquarium": ("In this shot, {a} with a {pattern} body swim{s} by.", "The picture features {a}, {pattern} all over.",
                  "{A} with a {pattern} body {be} seen swimming.", "Here {a}, {pattern}, drift{s} by."),
     "catalog": ("The catalog photo presents {a} in a {pattern} finish.", "Shown here {be} {a}, {pattern}.",
                 "This entry depicts {a} with a {pattern} livery.", "The {noun} {be} {colour}, in a {pattern} finish."),
-    "archive": ("The scanned plate shows {a}, drawn {pattern}.", "An old illustration of {a}, {pattern}, in faded tones.",
-                "The archival print depicts {a}, its fill {pattern}.", "{A}, {pattern}, {be} drawn here."),
+    "archive": ("The scanned plate shows {a}, drawn {pattern}.", "An old drawing of {a}, {pattern}.",
+                "The print depicts {a}, its fill {pattern}.", "{A}, {pattern}, {be} drawn here."),
 }
 _TRAIT_SENTENCES = ("{T} can be seen.", "One can make out {t}.", "Notably, it has {t}.", "It shows {t}.")
 _SETTING = ("It sits at the {position}, against {bg}.", "Behind it, at the {position}, is {bg}.",
