@@ -124,20 +124,32 @@ class FaissBackend:
         return {"name": self.name, "kind": self.kind, "ntotal": self.ntotal, "params": self.params()}
 
     def tune(self, vectors: np.ndarray, target: float = RECALL_TARGET, seed: int = 0) -> float | None:
-        """Raise nprobe / efSearch until recall@10 against exact search reaches ``target`` on a
-        sample of the indexed vectors; returns the recall reached (None for an exact index)."""
+        """Raise nprobe / efSearch until recall@10 against exact search reaches ``target``; returns
+        the recall reached (None for an exact index).
+
+        The queries are a sample of the indexed vectors with each one's own entry left out of
+        both result lists, so they behave like new queries near the catalog rather than like
+        look-ups of a stored point (which an approximate index finds all too easily).
+        """
         if self.kind == "flat":
             return None
-        queries = sample_queries(vectors, RECALL_QUERIES, seed)
-        truth = exact_neighbours(vectors, queries, 10)
+        rng = np.random.default_rng(seed)
+        own = np.sort(rng.choice(len(vectors), size=min(RECALL_QUERIES, len(vectors)), replace=False))
+        queries = np.ascontiguousarray(vectors[own], dtype=np.float32)
+        truth = _without_own(exact_neighbours(vectors, queries, 11), own)
         knob, limit = ("nprobe", int(self.index.nlist)) if self.kind != "hnsw" else ("efSearch", 4096)
         value = 8 if self.kind != "hnsw" else 16
         while True:
             self.set_params({knob: min(value, limit)})
-            recall = recall_at_k(self.search(queries, 10)[1], truth)
+            recall = recall_at_k(_without_own(self.search(queries, 11)[1], own), truth)
             if recall >= target or value >= limit:
                 return recall
             value *= 2
+
+
+def _without_own(ids: np.ndarray, own: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each row's first ``k`` ids other than the query's own id."""
+    return np.stack([row[row != o][:k] for row, o in zip(ids, own)])
 
 
 def _trained_ivf(faiss, vectors: np.ndarray, kind: str):
@@ -154,10 +166,12 @@ def _trained_ivf(faiss, vectors: np.ndarray, kind: str):
     return index
 
 
-def sample_queries(vectors: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(vectors), size=min(n, len(vectors)), replace=False)
-    return np.ascontiguousarray(vectors[np.sort(pick)], dtype=np.float32)
+def set_search_threads(n: int) -> None:
+    """FAISS's OpenMP threads. A server answers one query per request and runs requests in
+    parallel threads: one OpenMP thread each avoids thread hand-offs that cost far more than a
+    single small search (measured here: 16 ms vs 0.2 ms for one query over 20k vectors on a busy
+    2-core machine). Builds keep the default (all cores)."""
+    _faiss().omp_set_num_threads(n)
 
 
 def exact_neighbours(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:

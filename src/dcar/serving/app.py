@@ -45,7 +45,10 @@ Space = Literal["images", "texts"]
 
 def create_app(index: Index, encoder, limits: Limits | None = None) -> FastAPI:
     """The app for ``index``, queries encoded by ``encoder`` (the index's own model)."""
+    from dcar.index.backend import set_search_threads
+
     limits = limits or Limits()
+    set_search_threads(1)  # concurrency comes from parallel requests
     app = FastAPI(title="dcar search", version=dcar.__version__,
                   description="Search a catalog indexed by `dcar index build` by text or by image.")
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
