@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -69,7 +68,7 @@ class Encoder:
         A path that cannot be decoded raises :class:`~dcar.data.images.UnreadableImage` (one line
         naming the file); for bulk work with skipping use ``dcar index build``.
         """
-        from dcar.data.images import load_image
+        from dcar.data.images import _to_rgb, load_image
 
         if torch.is_tensor(images):
             pixels = images if images.dim() == 4 else images.unsqueeze(0)
@@ -77,8 +76,10 @@ class Encoder:
         items = [images] if isinstance(images, (str, Path, Image.Image)) else list(images)
         out = []
         for start in range(0, len(items), batch_size):
-            batch = [im if isinstance(im, Image.Image) else load_image(im) for im in items[start : start + batch_size]]
-            pixels = torch.stack([self.preprocess(im.convert("RGB")) for im in batch])
+            # Paths through the pipeline's decoder; PIL images through its colour conversion
+            # (alpha on white, 16-bit scaled), so both give what `dcar index build` stores.
+            batch = [_to_rgb(im) if isinstance(im, Image.Image) else load_image(im) for im in items[start : start + batch_size]]
+            pixels = torch.stack([self.preprocess(im) for im in batch])
             out.append(self._finish(self.retrieval.encode_images(pixels)))
         return torch.cat(out) if out else torch.zeros((0, 0))
 
@@ -141,7 +142,3 @@ def _load_run(run_dir: Path, device: str) -> Encoder:
         method.load_trainable_state_dict(load_trainable(run_dir))
     return Encoder(MethodEncoder(method.to(device).eval()), run["backbone"], digest, run=str(run_dir))
 
-
-def features_numpy(x: torch.Tensor) -> np.ndarray:
-    """Features as a contiguous float32 array (what the index stores)."""
-    return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)

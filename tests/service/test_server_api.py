@@ -135,3 +135,20 @@ def test_a_catalog_image_gone_from_disk_is_a_404_not_a_500(catalog_dir, tiny_enc
         response = client.get(url)
         assert response.status_code == 404 and "item 0" in response.json()["detail"]
     assert np.isfinite(client.get("/api/search/item/0").json()["results"][0]["score"])
+
+
+def test_dcar_serve_binds_loopback_by_default_and_refuses_a_non_index(built_index, tmp_path, monkeypatch, capsys):
+    import uvicorn
+
+    from cli_helpers import run_cli
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    code, _, err = run_cli(["serve", str(built_index), "--max-upload-mb", "1", "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8000 and "serving 16 items" in err
+    client = TestClient(seen["app"], raise_server_exceptions=False)
+    response = client.post("/api/search/image", files={"file": ("big.png", b"\0" * 1_200_000, "image/png")})
+    assert response.status_code == 413 and "1048576 bytes" in response.json()["detail"]
+    code, _, err = run_cli(["serve", str(tmp_path)], capsys)
+    assert code == 2 and "not an index" in err and len(err.strip().splitlines()) == 1
