@@ -152,6 +152,18 @@ def _without_own(ids: np.ndarray, own: np.ndarray, k: int = 10) -> np.ndarray:
     return np.stack([row[row != o][:k] for row, o in zip(ids, own)])
 
 
+# Backends by the name recorded in index.json; another engine (e.g. a vector database) is one
+# class with create / load / add / search / save / describe and one entry here.
+BACKENDS: dict[str, type] = {"faiss": FaissBackend}
+
+
+def backend_class(name: str) -> type:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise DcarError(f"unknown vector backend {name!r}; known: {', '.join(BACKENDS)}") from None
+
+
 def _trained_ivf(faiss, vectors: np.ndarray, kind: str):
     n, dim = vectors.shape
     nlist = int(min(65536, max(16, 2 ** round(math.log2(math.sqrt(n))))))

@@ -36,7 +36,7 @@ import dcar
 from dcar.atomic import atomic_path, write_json_atomic, write_text_atomic
 from dcar.errors import DcarError
 from dcar.evaluation.cache import fingerprint, save_npy_atomic
-from dcar.index.backend import EXACT_MAX, FaissBackend, VectorBackend
+from dcar.index.backend import EXACT_MAX, VectorBackend, backend_class
 from dcar.index.catalog import CatalogItem
 
 INDEX_FILE = "index.json"
@@ -97,7 +97,7 @@ class Index:
             raise DcarError(f"{folder}: metadata holds {table.num_rows} rows, index.json says {info['count']}")
         backends = {}
         for space, desc in info["backends"].items():
-            backend = FaissBackend.load(folder / desc["file"], desc["kind"], desc.get("params", {}))
+            backend = backend_class(desc.get("name", "faiss")).load(folder / desc["file"], desc["kind"], desc.get("params", {}))
             expected = info["count"] if space == "images" else info["texts"]
             if backend.ntotal != expected:
                 raise DcarError(f"{folder / desc['file']}: holds {backend.ntotal} vectors, index.json says {expected}")
@@ -166,7 +166,7 @@ class Index:
     @classmethod
     def build(cls, folder: str | Path, encoder, items: list[CatalogItem], kind: str = "auto",
               exact_max: int = EXACT_MAX, shard_size: int = SHARD_SIZE, batch_size: int = 64,
-              workers: int | None = None, progress: bool = True) -> JobReport:
+              workers: int | None = None, progress: bool = True, backend: str = "faiss") -> JobReport:
         """Embed ``items`` with ``encoder`` (a :class:`dcar.api.Encoder`) into a new index."""
         folder = Path(folder)
         with _locked(folder):
@@ -178,7 +178,7 @@ class Index:
             backends, recall = {}, {}
             for space, vectors in (("images", images), ("texts", texts)):
                 if len(vectors):
-                    backends[space] = FaissBackend.create(vectors, kind, exact_max)
+                    backends[space] = backend_class(backend).create(vectors, kind, exact_max)
                     recall[space] = backends[space].tune(vectors)
             info = {
                 "format": FORMAT,
@@ -218,7 +218,8 @@ class Index:
             for space in SPACES:
                 vectors = _stack(results, space, index.dim)
                 if space not in backends and len(vectors):
-                    backends[space] = FaissBackend.create(vectors)  # the first captions: kind by size
+                    name = index.info["backends"]["images"].get("name", "faiss")
+                    backends[space] = backend_class(name).create(vectors)  # the first captions: kind by size
                 elif len(vectors):
                     backends[space].add(vectors)
             report = job.report(results)
