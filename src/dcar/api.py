@@ -40,6 +40,7 @@ class Encoder:
         self.method = retrieval.method
         self.preprocess: Callable[[Image.Image], torch.Tensor] = retrieval.image_transform()
         self._dim: int | None = None
+        self._fingerprint: str | None = None
 
     def __repr__(self) -> str:
         source = self.run or self.spec
@@ -54,7 +55,9 @@ class Encoder:
 
     def fingerprint(self) -> str:
         """Changes whenever the vectors may change (keys resumable caches and index builds)."""
-        return self.retrieval.fingerprint()
+        if self._fingerprint is None:  # a digest over the weights: computed once, they are frozen here
+            self._fingerprint = self.retrieval.fingerprint()
+        return self._fingerprint
 
     def describe(self) -> dict:
         """What produced a set of vectors, as recorded in an index."""
