@@ -130,7 +130,8 @@ def vector_case(n: int, kind: str, dim: int, model: str) -> dict:
     peak = _status_mb("VmHWM") - base
     truth = exact_neighbours(x, queries, 10)
     measured = recall_at_k(backend.search(queries, 10)[1], truth)
-    set_search_threads(1)  # as `dcar serve` searches: one query per request, one thread each
+    set_search_threads(1)  # as `dcar serve` runs: one query per request, one thread each
+    torch.set_num_threads(1)
     lat, lat_text = [], []
     for i, q in enumerate(queries[:200]):
         t = time.perf_counter()
