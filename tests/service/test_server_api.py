@@ -142,9 +142,16 @@ def test_dcar_serve_binds_loopback_by_default_and_refuses_a_non_index(built_inde
 
     from cli_helpers import run_cli
 
+    import torch
+
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
-    code, _, err = run_cli(["serve", str(built_index), "--max-upload-mb", "1", "--device", "cpu"], capsys)
+    threads = torch.get_num_threads()
+    try:
+        code, _, err = run_cli(["serve", str(built_index), "--max-upload-mb", "1", "--device", "cpu"], capsys)
+        assert torch.get_num_threads() == 1  # one thread per request: requests run in parallel
+    finally:
+        torch.set_num_threads(threads)
     assert code == 0, err
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8000 and "serving 16 items" in err
     client = TestClient(seen["app"], raise_server_exceptions=False)
