@@ -126,7 +126,7 @@ def _load_run(run_dir: Path, device: str) -> Encoder:
     from dcar.evaluation.encoders import weights_digest
     from dcar.methods.encoder import MethodEncoder
     from dcar.methods.registry import build_method
-    from dcar.training.checkpoint import load_trainable, read_run
+    from dcar.checkpoint import load_trainable, read_run
 
     run = read_run(run_dir)
     for key in ("backbone", "method"):

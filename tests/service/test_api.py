@@ -40,7 +40,7 @@ def test_load_a_spec_gives_the_evaluation_vectors_from_paths_images_and_tensors(
 
 def test_a_run_folder_loads_its_trained_method_and_refuses_other_base_weights(tiny_model_dir, labelled_set, tmp_path, capsys):
     from dcar.methods.encoder import MethodEncoder
-    from dcar.training.checkpoint import load_method
+    from dcar.checkpoint import load_method
 
     entries, _ = labelled_set
     model_dir = tmp_path / "base"
