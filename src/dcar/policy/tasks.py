@@ -1,0 +1,85 @@
+"""Labelled matches from a held-out set: for each query, its ranked candidates and whether the
+top-1 is right. Three tasks, one per way the catalog is matched:
+
+- ``category``: image -> category; candidates are the categories, each written into a template
+  (``"a photo of a {}."``); right when the top-1 category is the image's own.
+- ``i2t``: image -> caption; candidates are the set's captions; right when the top-1 caption is
+  one of the image's own captions.
+- ``t2i``: caption -> image; candidates are the set's images; right when the top-1 is its image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dcar.errors import DataError, DcarError
+from dcar.evaluation.embed import embed_images, embed_texts
+from dcar.evaluation.encoders import RetrievalEncoder
+from dcar.evaluation.evaluate import EvalDataset
+from dcar.policy.matching import Ranked, rank_candidates
+
+TASKS = {"category": "image -> category", "i2t": "image -> caption", "t2i": "caption -> image"}
+DEFAULT_TEMPLATE = "a photo of a {}."
+
+
+@dataclass
+class LabelledMatches:
+    """Matches of labelled queries: what calibration learns thresholds from."""
+
+    task: str
+    ranked: Ranked
+    correct: np.ndarray  # [Q] bool: the top-1 candidate is right
+    categories: list[str]  # category task: the candidate categories, in candidate order
+    skipped_images: int = 0
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise DcarError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    return task
+
+
+def category_texts(categories: list[str], template: str) -> list[str]:
+    if "{}" not in template:
+        raise DcarError(f"template {template!r} has no {{}} for the category name")
+    return [template.replace("{}", c) for c in categories]
+
+
+def labelled_matches(
+    encoder: RetrievalEncoder,
+    ds: EvalDataset,
+    task: str,
+    template: str = DEFAULT_TEMPLATE,
+    categories: list[str] | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    progress: bool = True,
+) -> LabelledMatches:
+    """Embed the set and match every query of ``task`` (see module docstring)."""
+    check_task(task)
+    paths = list(dict.fromkeys(e.image for e in ds.entries))
+    got = embed_images(encoder, paths, batch_size, workers, progress=progress)
+    row_of = {p: r for r, p in enumerate(p for p, ok in zip(paths, got.ok) if ok)}
+    kept = [e for e in ds.entries if e.image in row_of]
+    if not kept:
+        raise DataError(f"{ds.name}: none of its images could be decoded")
+    skipped = ds.missing_images + len(got.skipped)
+    if task == "category":
+        cats = list(categories) if categories else sorted({e.category for e in kept})
+        unknown = sorted({e.category for e in kept} - set(cats))
+        if unknown:
+            raise DataError(f"{ds.name}: category {unknown[0]!r} is not among the policy's {len(cats)} categories")
+        label = {row_of[e.image]: cats.index(e.category) for e in kept}
+        cand = embed_texts(encoder, category_texts(cats, template), batch_size=max(batch_size, 256), progress=False)
+        ranked = rank_candidates(got.features, cand)
+        truth = np.array([label[r] for r in range(len(got.features))])
+        return LabelledMatches(task, ranked, ranked.indices[:, 0] == truth, cats, skipped)
+    owner = np.array([row_of[e.image] for e in kept])
+    captions = embed_texts(encoder, [e.caption for e in kept], batch_size=max(batch_size, 256), progress=progress)
+    if task == "i2t":
+        ranked = rank_candidates(got.features, captions)
+        return LabelledMatches(task, ranked, owner[ranked.indices[:, 0]] == np.arange(len(got.features)), [], skipped)
+    ranked = rank_candidates(captions, got.features)
+    return LabelledMatches(task, ranked, ranked.indices[:, 0] == owner, [], skipped)
