@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cli_helpers import run_cli
-from policy.conftest import BUILTIN
+BUILTIN = "builtin:synthetic-small"
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,9 @@ def calibrate_command(
     out: Path = typer.Option(..., "--out", help="Policy JSON (written atomically); the chart goes next to it."),
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder."),
-    task: str = typer.Option("category", "--task", help="category (image -> category), i2t (image -> caption), t2i (caption -> image)."),
+    task: str = typer.Option("category", "--task", help="category (image -> category), i2t (image -> caption), t2i (caption -> image), knn (image -> catalog item of its category)."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="knn: the labelled catalog matched against (FDRD, CSV, JSONL)."),
+    catalog_images: Optional[Path] = typer.Option(None, "--catalog-images", help="knn: image root of --catalog."),
     target_precision: float = typer.Option(0.95, "--target-precision", help="Precision the accepted matches must reach."),
     confidence: float = typer.Option(0.9, "--confidence", help="Probability (over the calibration draw) that they do."),
     max_review: float = typer.Option(0.2, "--max-review", help="Largest share of queries sent to review."),
@@ -62,7 +64,8 @@ def calibrate_command(
     queries = len(ds.entries) if task == "t2i" else len({e.image for e in ds.entries})
     check_sample_size(queries, target_precision, confidence, score)  # before any compute
     encoder = load_encoder(model, device or default_device(), checkpoint)
-    got = labelled_matches(encoder, ds, task, template, batch_size=batch_size, workers=workers)
+    cat = load_eval_dataset(catalog, catalog_images) if catalog is not None else None
+    got = labelled_matches(encoder, ds, task, template, batch_size=batch_size, workers=workers, catalog=cat)
     scores = {k: got.ranked.score(k) for k in ("top1", "margin")}
     fit = fit_thresholds(scores, got.correct, target_precision, confidence, max_review, score)
     policy = Policy(
@@ -70,7 +73,8 @@ def calibrate_command(
         target_precision=target_precision, confidence=confidence, max_review=max_review,
         model=encoder.model, checkpoint=str(checkpoint.resolve()) if checkpoint else None,
         encoder=encoder_id(encoder),
-        data={"path": str(data.resolve()), "sha256": _sha256(data), "entries": len(ds.entries), "skipped_images": got.skipped_images},
+        data={"path": str(data.resolve()), "sha256": _sha256(data), "entries": len(ds.entries), "skipped_images": got.skipped_images,
+              **({"catalog": str(catalog.resolve()), "catalog_sha256": _sha256(catalog)} if catalog else {})},
         sample_size=len(got.correct), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         template=template if task == "category" else "", categories=got.categories,
         calibration={
@@ -126,7 +130,7 @@ def match_command(
 ) -> None:
     """Match queries and decide accept / review / reject for each top-1 under a policy."""
     from dcar.policy import load_policy
-    from dcar.policy.matching import rank_candidates
+    from dcar.evaluation.topk import rank_candidates
 
     policy = load_policy(policy_file)
     encoder = load_encoder(None if policy.checkpoint else policy.model, device or default_device(),
@@ -177,6 +181,13 @@ def _candidates(policy, encoder, gallery: Path | None, gallery_images: Path | No
     if gallery is None:
         raise DcarError(f"a {policy.task} policy needs the candidates: give --gallery FILE (and --gallery-images DIR)")
     entries = load_entries(gallery, images=gallery_images).with_images()
+    if policy.task == "knn":
+        paths = list(dict.fromkeys(e.image for e in entries))
+        category = {e.image: e.category for e in entries}
+        got = embed_images(encoder, paths, num_workers=0, progress=False)
+        if not got.features.size:
+            raise DcarError(f"{gallery}: none of its images could be read")
+        return got.features, [f"{category[p]}: {p}" for p, ok in zip(paths, got.ok) if ok]
     if policy.task == "i2t":
         captions = list(dict.fromkeys(e.caption for e in entries if e.caption.strip()))
         if not captions:

@@ -1,6 +1,6 @@
 """Operating rules for matches: scores, calibrated accept/review/reject thresholds, decisions.
 
-- :mod:`~dcar.policy.matching`: each query's ranked candidates and its confidence score
+- :mod:`~dcar.evaluation.topk` (shared with evaluation): ranked candidates and the confidence score
   (top-1 similarity or the margin to the second candidate);
 - :mod:`~dcar.policy.tasks`: labelled matches from a held-out set (image -> category,
   image -> caption, caption -> image), with whether each top-1 is right;

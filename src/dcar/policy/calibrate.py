@@ -29,7 +29,7 @@ import numpy as np
 from scipy.stats import binom
 
 from dcar.errors import DcarError
-from dcar.policy.matching import SCORES
+from dcar.evaluation.topk import SCORES
 
 # Fixed before any data is seen: cosine similarities lie in [-1, 1], margins in [0, 2].
 GRID = np.round(np.linspace(2.0, -1.0, 300001), 6)  # strictest first, steps of 1e-5

@@ -15,7 +15,7 @@ import numpy as np
 
 from dcar.atomic import write_json_atomic
 from dcar.errors import DcarError
-from dcar.policy.matching import SCORES
+from dcar.evaluation.topk import SCORES
 from dcar.policy.tasks import TASKS
 
 DECISIONS = ("accept", "review", "reject")

@@ -6,6 +6,8 @@ top-1 is right. Three tasks, one per way the catalog is matched:
 - ``i2t``: image -> caption; candidates are the set's captions; right when the top-1 caption is
   one of the image's own captions.
 - ``t2i``: caption -> image; candidates are the set's images; right when the top-1 is its image.
+- ``knn``: image -> catalog item; candidates are the images of a separate labelled catalog (what
+  an index holds); right when the top-1 item has the query's category.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from dcar.errors import DataError, DcarError
 from dcar.evaluation.embed import embed_images, embed_texts
 from dcar.evaluation.encoders import RetrievalEncoder
 from dcar.evaluation.evaluate import EvalDataset
-from dcar.policy.matching import Ranked, rank_candidates
+from dcar.evaluation.topk import Ranked, rank_candidates
 
-TASKS = {"category": "image -> category", "i2t": "image -> caption", "t2i": "caption -> image"}
+TASKS = {
+    "category": "image -> category",
+    "i2t": "image -> caption",
+    "t2i": "caption -> image",
+    "knn": "image -> catalog item of the same category",
+}
 DEFAULT_TEMPLATE = "a photo of a {}."
 
 
@@ -56,16 +63,24 @@ def labelled_matches(
     batch_size: int = 64,
     workers: int | None = None,
     progress: bool = True,
+    catalog: EvalDataset | None = None,
 ) -> LabelledMatches:
     """Embed the set and match every query of ``task`` (see module docstring)."""
     check_task(task)
-    paths = list(dict.fromkeys(e.image for e in ds.entries))
-    got = embed_images(encoder, paths, batch_size, workers, progress=progress)
-    row_of = {p: r for r, p in enumerate(p for p, ok in zip(paths, got.ok) if ok)}
-    kept = [e for e in ds.entries if e.image in row_of]
-    if not kept:
-        raise DataError(f"{ds.name}: none of its images could be decoded")
+    got, row_of, kept = _embedded(encoder, ds, batch_size, workers, progress)
     skipped = ds.missing_images + len(got.skipped)
+    if task == "knn":
+        if catalog is None:
+            raise DcarError("the knn task matches against a labelled catalog: give --catalog FILE")
+        cat, cat_rows, cat_kept = _embedded(encoder, catalog, batch_size, workers, progress)
+        cat_label = np.empty(len(cat.features), dtype=object)
+        for e in cat_kept:
+            cat_label[cat_rows[e.image]] = e.category
+        label = np.empty(len(got.features), dtype=object)
+        for e in kept:
+            label[row_of[e.image]] = e.category
+        ranked = rank_candidates(got.features, cat.features)
+        return LabelledMatches(task, ranked, cat_label[ranked.indices[:, 0]] == label, [], skipped)
     if task == "category":
         cats = list(categories) if categories else sorted({e.category for e in kept})
         unknown = sorted({e.category for e in kept} - set(cats))
@@ -83,3 +98,14 @@ def labelled_matches(
         return LabelledMatches(task, ranked, owner[ranked.indices[:, 0]] == np.arange(len(got.features)), [], skipped)
     ranked = rank_candidates(captions, got.features)
     return LabelledMatches(task, ranked, ranked.indices[:, 0] == owner, [], skipped)
+
+
+def _embedded(encoder, ds: EvalDataset, batch_size: int, workers: int | None, progress: bool):
+    """A set's image features (each file once), the row of each readable file, the entries kept."""
+    paths = list(dict.fromkeys(e.image for e in ds.entries))
+    got = embed_images(encoder, paths, batch_size, workers, progress=progress)
+    row_of = {p: r for r, p in enumerate(p for p, ok in zip(paths, got.ok) if ok)}
+    kept = [e for e in ds.entries if e.image in row_of]
+    if not kept:
+        raise DataError(f"{ds.name}: none of its images could be decoded")
+    return got, row_of, kept

@@ -1,4 +1,5 @@
-"""Each query's ranked candidates by cosine similarity, and the confidence score of its top-1."""
+"""Each query's top-K candidates by cosine similarity (chunked), and the confidence score of its top-1
+(used by per-query evaluation and by the operating policy)."""
 
 from __future__ import annotations
 
