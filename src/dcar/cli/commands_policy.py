@@ -126,6 +126,7 @@ def match_command(
     gallery_images: Optional[Path] = typer.Option(None, "--gallery-images", help="Image root of --gallery."),
     k: int = typer.Option(5, "--k", min=1, help="Candidates shown per query."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+    queue: Optional[Path] = typer.Option(None, "--queue", help="Send review-band matches to this review queue (review.sqlite or its folder)."),
     device: Optional[str] = typer.Option(None, "--device"),
 ) -> None:
     """Match queries and decide accept / review / reject for each top-1 under a policy."""
@@ -147,7 +148,24 @@ def match_command(
          "candidates": [{"match": cand_names[j], "similarity": float(v)} for j, v in zip(ranked.indices[i][:k], ranked.sims[i][:k])]}
         for i, (q, d, s) in enumerate(zip(names, decisions, ranked.score(policy.score)))
     ]
+    if queue is not None:
+        _enqueue(queue, policy, policy_file, results)
     _print_matches(results, as_json, policy)
+
+
+def _enqueue(queue: Path, policy, policy_file: Path, results: list[dict]) -> None:
+    """Review-band matches into the queue; the same query under the same policy is one item."""
+    from dcar.review import ReviewQueue
+
+    q = ReviewQueue(queue)
+    kind = "text" if policy.task == "t2i" else "image"
+    for r in results:
+        if r["decision"] == "review":
+            request = hashlib.sha256(f"{policy.encoder}|{policy.task}|{policy.date}|{r['query']}".encode()).hexdigest()
+            query = r["query"] if kind == "text" else str(Path(r["query"]).resolve())
+            r["review_item"] = q.enqueue(request, policy.task, query, kind, r["candidates"], r["score"],
+                                         policy=str(policy_file.resolve()))
+    q.close()
 
 
 def _queries(policy, image: list[Path], text: list[str], encoder) -> tuple[np.ndarray, list[str]]:
