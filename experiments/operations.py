@@ -68,7 +68,7 @@ def _settings(out: Path) -> dict[str, dict]:
 def calibration(args) -> None:
     from dcar.policy.calibrate import band_stats, fit_thresholds
 
-    targets = {"knn": 0.7, "i2t": 0.9}  # what this small model's top-1 can reach in its best 10-30%
+    targets = {"knn": 0.6, "i2t": 0.9}  # what this small model's top-1 can reach in its best 10-50%
     confidence, max_review = 0.9, 0.2
     rng = np.random.default_rng(0)
     results = {}
@@ -122,6 +122,75 @@ def calibration(args) -> None:
     print("\n".join(lines))
 
 
+def _dcar(*args: str) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "dcar", *args], check=True)
+
+
+def offline_ab(args) -> None:
+    """Zero-shot against the demo's trained DCAR on the demo's test split, query by query."""
+    demo, out = Path(args.demo), Path(args.out) / "offline-ab"
+    test = demo / "data" / "test"
+    fdrd = next(test.glob("*_test.json"))
+    for name, spec in (("zeroshot", ["--model", MODEL]), ("dcar", ["--checkpoint", str(demo / "runs" / "dcar")])):
+        if not (out / name / "results.json").exists():
+            _dcar("eval", *spec, "--fdrd", str(fdrd), "--images", str(test / "images"), "--out", str(out / name / "results.json"),
+                  "--per-query", str(out / name / "per_query.jsonl"), "--workers", "0", "--device", "cpu")
+    _dcar("compare", str(out / "zeroshot" / "results.json"), str(out / "dcar" / "results.json"), "--out", str(out / "compare"))
+    docs = Path(args.docs)
+    text = (out / "compare" / "paired.md").read_text()
+    write_text_atomic(f"# Offline A/B: DCAR (trained by `dcar demo`) vs zero-shot, {fdrd.name}\n\n" + text, docs / "offline_ab.md")
+    write_json_atomic(json.loads((out / "compare" / "paired.json").read_text()), docs / "offline_ab.json")
+    print(text)
+
+
+def online_ab(args) -> None:
+    """Power and false-positive rate of `dcar ab report`'s analysis on synthetic users."""
+    from dcar.abtest.offline import read_per_query
+    from dcar.abtest.simulate import Arms, rejection_rate, true_ctr_difference
+
+    per_query = Path(args.out) / "offline-ab"
+    real = None
+    if (per_query / "dcar" / "per_query.jsonl").exists():
+        a, b = (read_per_query(per_query / n / "per_query.jsonl") for n in ("zeroshot", "dcar"))
+        keys = sorted(k for k in a if k[1] == "t2i")
+        real = Arms(np.array([a[k]["rank"] for k in keys]), np.array([b[k]["rank"] for k in keys]))
+    rng = np.random.default_rng(0)
+    base = real.rank_a if real is not None else rng.geometric(0.3, 640) - 1
+    improved = base.copy()
+    lift = rng.random(len(base)) < 0.1
+    improved[lift] = 0  # B puts the relevant item first for a random 10% of the queries
+    known = Arms(base, improved)
+    same = Arms(base, base.copy())
+    t0 = time.perf_counter()
+    rows = [{**rejection_rate(same, 1000, "split", args.reps, seed=1), "arms": "identical"},
+            {**rejection_rate(same, 500, "interleave", max(100, args.reps // 4), seed=2), "arms": "identical"}]
+    truth = true_ctr_difference(known)
+    for users in (250, 500, 1000, 2000):
+        rows.append({**rejection_rate(known, users, "split", max(100, args.reps // 4), seed=10 + users, truth=truth),
+                     "arms": "known lift"})
+    for users in (50, 100, 250):
+        rows.append({**rejection_rate(known, users, "interleave", 100, seed=20 + users), "arms": "known lift"})
+    if real is not None:
+        rows.append({**rejection_rate(real, 2000, "split", 100, seed=3, truth=true_ctr_difference(real)), "arms": "zero-shot vs DCAR"})
+        rows.append({**rejection_rate(real, 500, "interleave", 100, seed=4), "arms": "zero-shot vs DCAR"})
+    for r in rows:
+        print(r)
+    docs = Path(args.docs)
+    write_json_atomic({"rows": rows, "seconds": time.perf_counter() - t0, "known_lift": "B ranks the relevant item first "
+                       "for a random 10% of queries", "true_ctr_difference_known_lift": truth}, docs / "online_ab.json")
+    lines = ["| arms | design | users | experiments | p < 0.05 in | true B - A (ctr) | mean estimate | CI coverage |", "|" + "---|" * 8]
+    for r in rows:
+        truth_cell = "" if r.get("truth") is None else f"{r['truth']:+.4f}"
+        cover_cell = "" if r.get("ci_coverage") is None else f"{100 * r['ci_coverage']:.1f}%"
+        lines.append(f"| {r['arms']} | {r['mode']} | {r['users']} | {r['reps']} | {100 * r['rejection_rate']:.1f}% | "
+                     f"{truth_cell} | {r['mean_diff']:+.4f} | {cover_cell} |")
+    write_text_atomic("\n".join(lines) + "\n", docs / "online_ab.md")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -130,6 +199,16 @@ def main() -> None:
     p.add_argument("--docs", default="docs/operations")
     p.add_argument("--splits", type=int, default=200)
     p.set_defaults(run=calibration)
+    p = sub.add_parser("offline-ab")
+    p.add_argument("--demo", required=True, help="A `dcar demo` output folder.")
+    p.add_argument("--out", default="runs/operations")
+    p.add_argument("--docs", default="docs/operations")
+    p.set_defaults(run=offline_ab)
+    p = sub.add_parser("online-ab")
+    p.add_argument("--out", default="runs/operations", help="Where offline-ab left its per-query files (for real arms).")
+    p.add_argument("--docs", default="docs/operations")
+    p.add_argument("--reps", type=int, default=1000)
+    p.set_defaults(run=online_ab)
     args = parser.parse_args()
     args.run(args)
 
