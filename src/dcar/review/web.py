@@ -180,3 +180,46 @@ def _item_json(it) -> dict:
         out["query"] = Path(it.query).name  # no server paths to the client
         out["query_url"] = f"/api/review/items/{it.id}/query"
     return out
+
+
+def review_token(token_file: Path | None) -> tuple[str, bool]:
+    """The token review actions need: from a file, from $DCAR_REVIEW_TOKEN, or a new one
+    (the flag says whether it is new, and so must be shown to the operator)."""
+    import os
+    import secrets
+
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+            raise DcarError(f"{token_file}: cannot read the review token") from None
+        if len(token) < 16:
+            raise DcarError(f"{token_file}: the token must have at least 16 characters")
+        return token, False
+    if len(os.environ.get("DCAR_REVIEW_TOKEN", "").strip()) >= 16:
+        return os.environ["DCAR_REVIEW_TOKEN"].strip(), False
+    return secrets.token_urlsafe(24), True
+
+
+def add_operations(app: FastAPI, index, encoder, limits, index_dir: Path, policy_file: Path | None, queue_file: Path | None,
+                   token_file: Path | None, ab_index: Path | None, ab_mode: str, ab_log: Path | None, ab_salt: str,
+                   device: str | None) -> str | None:
+    """`dcar serve`'s operating options: the policy routes and review page, and the A/B arm B.
+    Returns the token when it was generated here (the CLI prints it once)."""
+    from dcar.policy import load_policy
+
+    token, new = review_token(token_file)
+    if policy_file is not None:
+        queue = ReviewQueue(queue_file or index_dir)
+        add_review(app, index, encoder, load_policy(policy_file), queue, token, limits)
+    if ab_index is not None:
+        from dcar.abtest.online import MODES, EventLog
+        from dcar.abtest.serving import add_ab
+        from dcar.index import Index
+
+        if ab_mode not in MODES:
+            raise DcarError(f"--ab-mode must be one of {', '.join(MODES)}, got {ab_mode!r}")
+        other = Index.open(ab_index)
+        arms = {"a": (index, encoder), "b": (other, other.load_encoder(device))}
+        add_ab(app, arms, ab_mode, EventLog(ab_log or index_dir / "ab-events.jsonl"), ab_salt, token, limits)
+    return token if new else None
