@@ -168,10 +168,10 @@ def online_ab(args) -> None:
     rows = [{**rejection_rate(same, 1000, "split", args.reps, seed=1), "arms": "identical"},
             {**rejection_rate(same, 500, "interleave", max(100, args.reps // 4), seed=2), "arms": "identical"}]
     truth = true_ctr_difference(known)
-    for users in (250, 500, 1000, 2000):
+    for users in (250, 1000, 4000, 8000):
         rows.append({**rejection_rate(known, users, "split", max(100, args.reps // 4), seed=10 + users, truth=truth),
                      "arms": "known lift"})
-    for users in (50, 100, 250):
+    for users in (100, 250, 500, 1000):
         rows.append({**rejection_rate(known, users, "interleave", 100, seed=20 + users), "arms": "known lift"})
     if real is not None:
         rows.append({**rejection_rate(real, 2000, "split", 100, seed=3, truth=true_ctr_difference(real)), "arms": "zero-shot vs DCAR"})

@@ -41,6 +41,7 @@ def calibrate_command(
     task: str = typer.Option("category", "--task", help="category (image -> category), i2t (image -> caption), t2i (caption -> image), knn (image -> catalog item of its category)."),
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="knn: the labelled catalog matched against (FDRD, CSV, JSONL)."),
     catalog_images: Optional[Path] = typer.Option(None, "--catalog-images", help="knn: image root of --catalog."),
+    index: Optional[Path] = typer.Option(None, "--index", help="knn against a built index (`dcar index build`), with the index's own model."),
     target_precision: float = typer.Option(0.95, "--target-precision", help="Precision the accepted matches must reach."),
     confidence: float = typer.Option(0.9, "--confidence", help="Probability (over the calibration draw) that they do."),
     max_review: float = typer.Option(0.2, "--max-review", help="Largest share of queries sent to review."),
@@ -63,9 +64,20 @@ def calibrate_command(
     ds = load_eval_dataset(data, images)
     queries = len(ds.entries) if task == "t2i" else len({e.image for e in ds.entries})
     check_sample_size(queries, target_precision, confidence, score)  # before any compute
-    encoder = load_encoder(model, device or default_device(), checkpoint)
-    cat = load_eval_dataset(catalog, catalog_images) if catalog is not None else None
-    got = labelled_matches(encoder, ds, task, template, batch_size=batch_size, workers=workers, catalog=cat)
+    if index is not None:
+        from dcar.index import Index
+        from dcar.policy.tasks import index_matches
+
+        if task != "knn" or model or checkpoint or catalog:
+            raise DcarError("--index calibrates the knn task with the index's own model: drop --task/--model/--checkpoint/--catalog")
+        idx = Index.open(index)
+        encoder = idx.load_encoder(device or default_device()).retrieval
+        got = index_matches(idx, encoder, ds, batch_size, workers)
+        checkpoint = Path(idx.model["run"]) if idx.model.get("run") else None
+    else:
+        encoder = load_encoder(model, device or default_device(), checkpoint)
+        cat = load_eval_dataset(catalog, catalog_images) if catalog is not None else None
+        got = labelled_matches(encoder, ds, task, template, batch_size=batch_size, workers=workers, catalog=cat)
     scores = {k: got.ranked.score(k) for k in ("top1", "margin")}
     fit = fit_thresholds(scores, got.correct, target_precision, confidence, max_review, score)
     policy = Policy(
@@ -74,7 +86,8 @@ def calibrate_command(
         model=encoder.model, checkpoint=str(checkpoint.resolve()) if checkpoint else None,
         encoder=encoder_id(encoder),
         data={"path": str(data.resolve()), "sha256": _sha256(data), "entries": len(ds.entries), "skipped_images": got.skipped_images,
-              **({"catalog": str(catalog.resolve()), "catalog_sha256": _sha256(catalog)} if catalog else {})},
+              **({"catalog": str(catalog.resolve()), "catalog_sha256": _sha256(catalog)} if catalog else {}),
+              **({"index": str(index.resolve()), "index_items": len(idx)} if index is not None else {})},
         sample_size=len(got.correct), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         template=template if task == "category" else "", categories=got.categories,
         calibration={
@@ -124,6 +137,7 @@ def match_command(
     text: List[str] = typer.Option([], "--text", help="Query caption (t2i policies); repeat for several."),
     gallery: Optional[Path] = typer.Option(None, "--gallery", help="i2t / t2i: the candidates (FDRD, CSV, JSONL or image folder)."),
     gallery_images: Optional[Path] = typer.Option(None, "--gallery-images", help="Image root of --gallery."),
+    index: Optional[Path] = typer.Option(None, "--index", help="knn: match against a built index instead of --gallery."),
     k: int = typer.Option(5, "--k", min=1, help="Candidates shown per query."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
     queue: Optional[Path] = typer.Option(None, "--queue", help="Send review-band matches to this review queue (review.sqlite or its folder)."),
@@ -140,8 +154,11 @@ def match_command(
         raise DcarError(f"{policy_file}: calibrated for encoder {policy.encoder}, but {policy.model} now gives "
                         f"{encoder_id(encoder)}: calibrate again for this model")
     queries, names = _queries(policy, image, text, encoder)
-    cand_feats, cand_names = _candidates(policy, encoder, gallery, gallery_images)
-    ranked = rank_candidates(queries, cand_feats, k)
+    if index is not None:
+        ranked, cand_names = _index_candidates(policy, index, queries, k)
+    else:
+        cand_feats, cand_names = _candidates(policy, encoder, gallery, gallery_images)
+        ranked = rank_candidates(queries, cand_feats, k)
     decisions = policy.decide(ranked.score(policy.score))
     results = [
         {"query": q, "decision": str(d), "score": float(s), policy.score: float(s),
@@ -185,6 +202,22 @@ def _queries(policy, image: list[Path], text: list[str], encoder) -> tuple[np.nd
         i, path, why = got.skipped[0]
         raise DcarError(f"{path}: cannot read the image ({why})")
     return got.features, [str(p) for p in image]
+
+
+def _index_candidates(policy, index_dir: Path, queries: np.ndarray, k: int):
+    from dcar.evaluation.topk import Ranked
+    from dcar.index import Index
+
+    if policy.task != "knn":
+        raise DcarError(f"--index matches the knn task; this policy is {policy.task}: use --gallery")
+    idx = Index.open(index_dir)
+    if hashlib.sha256(idx.model["fingerprint"].encode()).hexdigest()[:16] != policy.encoder:
+        raise DcarError(f"{index_dir}: built with another model than the policy was calibrated for")
+    scores, ids = idx.search(queries, max(k, 2), "images")
+    names = {int(i): f"{idx.item(int(i))['category']}: {idx.item(int(i))['path']}" for i in np.unique(ids) if i >= 0}
+    order = sorted(names)
+    col = {i: j for j, i in enumerate(order)}
+    return Ranked(np.vectorize(col.get)(ids), scores.astype(np.float32)), [names[i] for i in order]
 
 
 def _candidates(policy, encoder, gallery: Path | None, gallery_images: Path | None) -> tuple[np.ndarray, list[str]]:

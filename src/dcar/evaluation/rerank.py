@@ -79,15 +79,7 @@ def reranked_ranks(
     return RetrievalRanks(i2t=i2t, t2i=t2i), top_t, top_i
 
 
-def reranked_recall(
-    scorer: PairScorer,
-    image_feats: np.ndarray,
-    frozen_feats: np.ndarray,
-    caption_feats: np.ndarray,
-    captions: Sequence[str],
-    owner: np.ndarray,
-    batch_size: int = 256,
-) -> dict[str, dict[str, float]]:
-    """Recall@K after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise."""
-    ranks, _, _ = reranked_ranks(scorer, image_feats, frozen_feats, caption_feats, captions, owner, batch_size)
-    return recall_from_ranks(ranks)
+def reranked_recall(*args, **kwargs) -> dict[str, dict[str, float]]:
+    """Recall@K after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise
+    (the arguments of :func:`reranked_ranks`)."""
+    return recall_from_ranks(reranked_ranks(*args, **kwargs)[0])

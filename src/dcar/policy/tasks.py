@@ -100,6 +100,27 @@ def labelled_matches(
     return LabelledMatches(task, ranked, ranked.indices[:, 0] == owner, [], skipped)
 
 
+def index_matches(index, encoder: RetrievalEncoder, ds: EvalDataset, batch_size: int = 64,
+                  workers: int | None = None, progress: bool = True) -> LabelledMatches:
+    """The ``knn`` task against a built index (:class:`dcar.index.Index`): each held-out image's
+    nearest indexed items; right when the first has the image's category."""
+    got, row_of, kept = _embedded(encoder, ds, batch_size, workers, progress)
+    indexed = {str(p) for p in index.table.column("path").to_pylist()}
+    overlap = [e.image for e in kept if str(e.image) in indexed]
+    if overlap:
+        raise DataError(f"{ds.name}: {len(overlap)} of its images are in the index (first: {overlap[0]}); "
+                        "calibrate on held-out images that the index does not hold")
+    scores, ids = index.search(got.features, 10, "images")
+    if ids.shape[1] < 2:
+        raise DataError("the index holds fewer than 2 items: nothing to calibrate a margin on")
+    categories = np.array(index.table.column("category").to_pylist(), dtype=object)
+    label = np.empty(len(got.features), dtype=object)
+    for e in kept:
+        label[row_of[e.image]] = e.category
+    ranked = Ranked(ids.astype(np.int64), scores.astype(np.float32))
+    return LabelledMatches("knn", ranked, categories[ids[:, 0]] == label, [], ds.missing_images + len(got.skipped))
+
+
 def _embedded(encoder, ds: EvalDataset, batch_size: int, workers: int | None, progress: bool):
     """A set's image features (each file once), the row of each readable file, the entries kept."""
     paths = list(dict.fromkeys(e.image for e in ds.entries))
