@@ -27,8 +27,7 @@ REMEMBERED_IMPRESSIONS = 100_000  # clickable impressions kept in memory (oldest
 
 def add_ab(app: FastAPI, arms: dict, mode: str, log: EventLog, salt: str, token: str | None, limits) -> None:
     """``arms``: {"a": (index, encoder), "b": (index, encoder)}."""
-    from dcar.serving.app import _public, _safe_name
-    from dcar.serving.limits import UploadRejected, decode_upload
+    from dcar.serving.app import _public, read_upload
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -46,7 +45,9 @@ def add_ab(app: FastAPI, arms: dict, mode: str, log: EventLog, salt: str, token:
 
     def ranked(arm: str, encode, k: int) -> list[dict]:
         index, encoder = arms[arm]
-        return [_public(h) | {"arm": arm} for h in index.hits(encode(encoder), k, "images")[0]]
+        with app.state.model_lock:
+            vector = encode(encoder)
+        return [_public(h) | {"arm": arm} for h in index.hits(vector, k, "images")[0]]
 
     def serve(encode, k: int, unit: str, query: dict) -> dict:
         impression = secrets.token_urlsafe(16)
@@ -80,11 +81,7 @@ def add_ab(app: FastAPI, arms: dict, mode: str, log: EventLog, salt: str, token:
     @app.post("/api/ab/search/image")
     def ab_image(response: Response, file: UploadFile = File(...), k: int = Query(10, ge=1, le=limits.max_k),
                  user: str | None = Query(None, max_length=200), dcar_ab: str | None = Cookie(None)) -> dict:
-        name = _safe_name(file.filename)
-        try:
-            image = decode_upload(file.file.read(limits.max_upload_bytes + 1), name, limits)
-        except UploadRejected as err:
-            raise HTTPException(err.status, err.message) from None
+        name, _, image = read_upload(file, limits)
         return serve(lambda enc: enc.encode_image([image]).numpy(), k, user_of(user, dcar_ab, response), {"image": name})
 
     @app.post("/api/ab/click")

@@ -35,8 +35,7 @@ UPLOADS = "review-queries"
 
 def add_review(app: FastAPI, index, encoder, policy: Policy, queue: ReviewQueue, token: str, limits) -> None:
     """Add the match and review routes for ``policy`` over ``index`` to the service app."""
-    from dcar.serving.app import PAGE_CSP, _public, _safe_name
-    from dcar.serving.limits import UploadRejected, decode_upload
+    from dcar.serving.app import PAGE_CSP, _public, read_upload
 
     check_policy(policy, index, encoder)
     uploads = queue.path.parent / UPLOADS
@@ -74,13 +73,9 @@ def add_review(app: FastAPI, index, encoder, policy: Policy, queue: ReviewQueue,
                     authorization: str | None = Header(None)) -> dict:
         if policy.task == "t2i":
             raise HTTPException(409, "this policy matches captions to images: use /api/match/text")
-        name = _safe_name(file.filename)
-        data = file.file.read(limits.max_upload_bytes + 1)
-        try:
-            image = decode_upload(data, name, limits)
-        except UploadRejected as err:
-            raise HTTPException(err.status, err.message) from None
-        vector = encoder.encode_image([image]).numpy()
+        name, data, image = read_upload(file, limits)
+        with app.state.model_lock:
+            vector = encoder.encode_image([image]).numpy()
         request = None
         if authorised(authorization):  # only the token holder's matches enter the queue
             digest = hashlib.sha256(data).hexdigest()
@@ -103,7 +98,9 @@ def add_review(app: FastAPI, index, encoder, policy: Policy, queue: ReviewQueue,
         if authorization:
             require(authorization)
         request = f"{policy.date}|text|{q}" if authorization else None
-        return decide(encoder.encode_text([q]).numpy(), k, q, "text", request)
+        with app.state.model_lock:
+            vector = encoder.encode_text([q]).numpy()
+        return decide(vector, k, q, "text", request)
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review_page() -> HTMLResponse:
