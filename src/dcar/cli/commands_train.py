@@ -53,6 +53,7 @@ def train_command(
     workers: Optional[int] = typer.Option(None, "--workers", min=0),
 ) -> None:
     """Train a method's parameters on a frozen backbone; writes OUT/best.safetensors + OUT/run.json."""
+    from dcar.distributed.collective import is_main_process
     from dcar.training.run import run_training
 
     cfg = _read_config(config)
@@ -61,7 +62,7 @@ def train_command(
     summary = run_training(
         method, model, train, val, images, val_images or images, taxonomy, out, cfg.get("method", {}), train_overrides, resume
     )
-    Console(stderr=True).print(
+    Console(stderr=True, quiet=not is_main_process()).print(
         f"best epoch {summary['best_epoch']} (val score {summary['best_score']:.2f}); "
         f"{summary['trainable_parameters']:,} trainable parameters; {summary['seconds']:.0f} s; wrote {out}",
         highlight=False,

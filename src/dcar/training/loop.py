@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safetensors.torch import load_file
 
 from dcar.atomic import write_json_atomic
+from dcar.distributed import ddp
 from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
 from dcar.training import checkpoint as ckpt
@@ -82,7 +83,8 @@ def train(
 
     ``stop_after_epochs`` ends the process's work early (as a kill would), for resume tests.
     """
-    console = console or Console(stderr=True)
+    console = ddp.console_for_rank(console or Console(stderr=True))
+    is_main = ddp.world().is_main  # under torchrun only rank 0 validates and writes
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device or "cpu")
     method.to(device)
@@ -96,9 +98,11 @@ def train(
         console.print(f"resuming {run_dir} after epoch {state['epoch']}")
     elif (run_dir / ckpt.STATE_JSON).exists():
         raise DcarError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    ckpt.write_run_file(run_dir, run_info)
+    if is_main:
+        ckpt.write_run_file(run_dir, run_info)
+    step = ddp.wrap(method)
 
-    writer = _tensorboard(run_dir)
+    writer = _tensorboard(run_dir) if is_main else None
     start = time.perf_counter()
     epochs_done_here = 0
     for epoch in range(state["epoch"], cfg.epochs):
@@ -108,11 +112,12 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-        loader = train_loader(train_entries, method.image_transform(train=True), cfg.batch_size, cfg.seed * 1_000_003 + epoch, cfg.num_workers)
-        losses, skipped = _run_epoch(method, optimizer, loader, cfg, device, epoch, console)
+        make_loader = ddp.train_loader if ddp.world().distributed else train_loader
+        loader = make_loader(train_entries, method.image_transform(train=True), cfg.batch_size, cfg.seed * 1_000_003 + epoch, cfg.num_workers)
+        losses, skipped = _run_epoch(method, step, optimizer, loader, cfg, device, epoch, console)
         state["skipped_images"] += skipped
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **losses}
-        if validate is not None:
+        if validate is not None and is_main:
             method.eval()
             with torch.no_grad():
                 metrics = validate(method)
@@ -126,9 +131,11 @@ def train(
         trainable = method.trainable_state_dict()
         if score > state["best_score"]:
             state["best_score"], state["best_epoch"] = score, epoch + 1
-            ckpt.save_tensors_atomic(trainable, run_dir / ckpt.BEST, {"epoch": str(epoch + 1)})
-        _checkpoint(trainable, optimizer, state, run_dir)
-        _log(run_dir, writer, row)
+            if is_main:
+                ckpt.save_tensors_atomic(trainable, run_dir / ckpt.BEST, {"epoch": str(epoch + 1)})
+        if is_main:
+            _checkpoint(trainable, optimizer, state, run_dir)
+            _log(run_dir, writer, row)
         epochs_done_here += 1
         console.print(_row_text(row, cfg.epochs))
     if writer is not None:
@@ -140,7 +147,7 @@ def _base_lr(method: RetrievalMethod, cfg: TrainConfig) -> float:
     return cfg.lr if cfg.lr is not None else method.config.optimizer.lr
 
 
-def _run_epoch(method, optimizer, loader, cfg, device, epoch, console) -> tuple[dict[str, float], int]:
+def _run_epoch(method, step, optimizer, loader, cfg, device, epoch, console) -> tuple[dict[str, float], int]:
     method.train()
     sums: dict[str, float] = {}
     steps = skipped = 0
@@ -149,11 +156,11 @@ def _run_epoch(method, optimizer, loader, cfg, device, epoch, console) -> tuple[
         task = progress.add_task("train", total=len(loader), loss="")
         for batch, n_skipped in loader:
             skipped += n_skipped
-            if batch is None or len(batch.entries) < 2:
+            if not ddp.batch_usable(0 if batch is None else len(batch.entries), device):
                 progress.advance(task)
                 continue
             with _autocast(cfg, device):
-                out = method.training_losses(batch)
+                out = step(batch)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             optimizer.step()
@@ -163,7 +170,7 @@ def _run_epoch(method, optimizer, loader, cfg, device, epoch, console) -> tuple[
             progress.update(task, advance=1, loss=f"loss {sums['loss'] / steps:.4f}")
     if steps == 0:
         raise DcarError("no training step ran: every batch was empty (are the training images readable?)")
-    return {k: v / steps for k, v in sums.items()}, skipped
+    return ddp.mean_over_ranks({k: v / steps for k, v in sums.items()}, device), skipped
 
 
 def _checkpoint(trainable, optimizer, state, run_dir: Path) -> None:

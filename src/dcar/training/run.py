@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 import dcar
 from dcar.atomic import write_json_atomic
 from dcar.data.sources import load_entries
+from dcar.distributed import ddp
 from dcar.data.taxonomy import read_taxonomy
 from dcar.errors import DcarError
 from dcar.evaluation.evaluate import EvalDataset, evaluate, load_eval_dataset
@@ -55,9 +57,8 @@ def run_training(
         cfg = TrainConfig.from_dict(train_overrides)
     except (TypeError, ValueError) as err:
         raise DcarError(f"training config: {err}") from None
+    world, cfg.device = ddp.init_from_env(cfg.device)  # under torchrun: join the ranks, one GPU each
     if cfg.device is None:
-        import torch
-
         cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
     data = load_entries(train_source, images=images)
     entries = data.with_images()
@@ -69,6 +70,7 @@ def run_training(
     val = load_eval_dataset(val_source, val_images, "val") if val_source else None
 
     backbone = load_backbone(model, device=cfg.device)
+    torch.manual_seed(cfg.seed)  # the same initial prompts on every rank and in every rerun
     method = build_method(method_name, backbone, method_overrides)
     run_info = {
         "method": method_name,
@@ -78,9 +80,12 @@ def run_training(
         "data": {"train": str(train_source), "val": str(val_source) if val_source else None},
         "dcar_version": dcar.__version__,
     }
-    result = train(
-        method, entries, validator(val, cfg) if val else None, cfg, out, run_info, taxonomy, resume, console
-    )
+    try:
+        result = train(
+            method, entries, validator(val, cfg) if val else None, cfg, out, run_info, taxonomy, resume, console
+        )
+    finally:
+        ddp.shutdown()
     summary = {
         "best_epoch": result.best_epoch,
         "best_score": result.best_score,
@@ -90,5 +95,6 @@ def run_training(
         "skipped_images": result.skipped_images + len(data.missing_images),
         "history": result.history,
     }
-    write_json_atomic(summary, out / "train_summary.json")
+    if world.is_main:
+        write_json_atomic(summary, out / "train_summary.json")
     return summary
