@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from functools import partial
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -25,8 +26,10 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_encoder(model: str | None, device: str, checkpoint: Path | None = None):
-    """The encoder to evaluate: a trained run (``--checkpoint RUN_DIR``) or the zero-shot model."""
+def load_encoder(model: str | None, device: str | None, checkpoint: Path | None = None):
+    """The encoder to evaluate: a trained run (``--checkpoint RUN_DIR``) or the zero-shot model
+    (on ``device``, or the GPU of the process that loads it when there is one)."""
+    device = device or default_device()
     if checkpoint is not None:
         from dcar.methods.encoder import MethodEncoder
         from dcar.training.checkpoint import load_method, read_run
@@ -51,6 +54,9 @@ def embed_command(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding processes."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    ray: bool = typer.Option(False, "--ray", help="Embed images on Ray Data (pip install \"dcar[scale]\"); a local Ray unless --ray-address."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A Ray cluster (HOST:6379 or ray://HOST:10001); implies --ray."),
+    ray_workers: int = typer.Option(1, "--ray-workers", min=1, help="Encoding actors (one per GPU on a GPU cluster)."),
 ) -> None:
     """Embed images or captions; rows follow the list's order.
 
@@ -76,13 +82,18 @@ def embed_command(
     items = [s for _, s in numbered]
     encoder = load_encoder(model, device or default_device())
     key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items)
+    image_embedder = embed_images
+    if (ray or ray_address) and kind == "images":
+        from dcar.distributed.ray_embed import ray_image_embedder
+
+        image_embedder = ray_image_embedder(partial(load_encoder, model, device), ray_address, ray_workers)
     cache = BlockCache(Path(f"{out}.parts") / "embed", key)
     bar = tqdm(total=len(items), unit=kind[:-1], desc=f"embedding {kind}")
 
     def compute(start: int, stop: int) -> dict[str, np.ndarray]:
         if kind == "texts":
             return {"features": embed_texts(encoder, items[start:stop], batch_size, progress=bar.update)}
-        got = embed_images(encoder, items[start:stop], batch_size, workers, progress=bar.update)
+        got = image_embedder(encoder, items[start:stop], batch_size, workers, progress=bar.update)
         skipped = [f"{numbered[start + i][0]}\t{path}\t{why}" for i, path, why in got.skipped]
         return {"features": got.features, "skipped": np.array(skipped, dtype=str)}
 
