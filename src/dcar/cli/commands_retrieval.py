@@ -32,7 +32,7 @@ def load_encoder(model: str | None, device: str | None, checkpoint: Path | None 
     device = device or default_device()
     if checkpoint is not None:
         from dcar.methods.encoder import MethodEncoder
-        from dcar.training.checkpoint import load_method, read_run
+        from dcar.checkpoint import load_method, read_run
 
         if model is not None and model != read_run(checkpoint)["backbone"]:
             raise DcarError(f"{checkpoint} was trained on {read_run(checkpoint)['backbone']}, not {model}: drop --model")

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from dcar.cli.app import app
 from dcar.errors import DcarError
+from dcar.methods import method_help  # the help text lists the registered methods
 
 
 def _read_json(path: Path, missing_hint: str = "") -> object:
@@ -35,7 +36,7 @@ def _read_config(path: Path | None) -> dict:
 
 @app.command("train")
 def train_command(
-    method: str = typer.Option(..., "--method", help="zeroshot, coop, clip-adapter, maple, dcar, finetune."),
+    method: str = typer.Option(..., "--method", help=f"One of: {method_help()}."),
     model: str = typer.Option(..., "--model", help="Backbone spec, e.g. builtin:synthetic-small, open_clip:ViT-B-32:openai."),
     train: Path = typer.Option(..., "--train", help="Training set (FDRD JSON, CSV, JSONL or image folder)."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation set: best-on-val selection (else the last epoch)."),

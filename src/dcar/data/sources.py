@@ -29,7 +29,6 @@ from dcar.data.records import Entry
 from dcar.errors import DataError
 
 Format = Literal["fdrd", "csv", "jsonl", "folder"]
-TABLE_FIELDS = ("key", "image", "caption", "category", "meta_category")
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """The training loop shared by every method: per-epoch schedule, best-on-val selection, logs,
 atomic checkpoints and exact resume.
 
-Determinism: each epoch reseeds torch and the data order from (seed, epoch), negatives are fixed
-per entry, and the optimiser state is saved after every epoch, so a run killed and resumed with
---resume ends with the same tensors as an uninterrupted one (CPU, same seed).
+Determinism: one run seed (``TrainConfig.seed``) drives everything random. The trainable
+parameters are initialised from it (``build_method(..., seed=)``), each epoch reseeds torch and the
+data order from (seed, epoch), and negatives are drawn once per entry from it. The optimiser state
+is saved after every epoch, so two runs with one seed end equal on CPU, and a run killed and
+resumed with --resume ends with the same tensors as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -14,25 +16,23 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors.torch import load_file
 
-from dcar.atomic import write_json_atomic
+from dcar.atomic import write_csv_atomic, write_json_atomic
 from dcar.distributed import ddp
 from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
-from dcar.training import checkpoint as ckpt
+from dcar import checkpoint as ckpt
 from dcar.training.config import TrainConfig
 from dcar.data.records import Entry
 from dcar.training.data import train_loader
 from dcar.training.schedule import epoch_lr
-
-Validator = Callable[[RetrievalMethod], dict[str, Any]]
-
+from dcar.training.selection import ValScorer, selection_score
 
 @dataclass
 class TrainResult:
@@ -56,11 +56,6 @@ def make_optimizer(method: RetrievalMethod, cfg: TrainConfig) -> torch.optim.Opt
     raise DcarError(f"unknown optimiser {name!r} (sgd or adamw)")
 
 
-def selection_score(metrics: dict[str, Any]) -> float:
-    """Mean of image-to-text and text-to-image R@1: what best-on-val maximises."""
-    return 0.5 * (metrics["i2t"]["R@1"] + metrics["t2i"]["R@1"])
-
-
 def _autocast(cfg: TrainConfig, device: torch.device):
     if cfg.amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -70,7 +65,7 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 def train(
     method: RetrievalMethod,
     train_entries: list[Entry],
-    validate: Validator | None,
+    score_val: ValScorer | None,
     cfg: TrainConfig,
     run_dir: Path,
     run_info: dict[str, Any],
@@ -90,7 +85,7 @@ def train(
     method.to(device)
     if not method.trainable:
         raise DcarError(f"method {method.config.method} has no trainable parameters; use `dcar eval`")
-    method.prepare_training(train_entries, taxonomy)
+    method.prepare_training(train_entries, taxonomy, cfg.seed)
     optimizer = make_optimizer(method, cfg)
     state = {"epoch": 0, "best_score": float("-inf"), "best_epoch": -1, "history": [], "skipped_images": 0}
     if resume and (run_dir / ckpt.STATE_JSON).exists():
@@ -117,10 +112,10 @@ def train(
         losses, skipped = _run_epoch(method, step, optimizer, loader, cfg, device, epoch, console)
         state["skipped_images"] += skipped
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **losses}
-        if validate is not None and is_main:
+        if score_val is not None and is_main:
             method.eval()
             with torch.no_grad():
-                metrics = validate(method)
+                metrics = score_val(method)
             row.update(val_i2t_r1=metrics["i2t"]["R@1"], val_t2i_r1=metrics["t2i"]["R@1"])
             score = selection_score(metrics)
         else:
@@ -214,13 +209,7 @@ def _log(run_dir: Path, writer, row: dict[str, Any]) -> None:
         with path.open(newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]  # drop rows a kill left behind
     rows.append({k: row[k] for k in row})
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    write_csv_atomic(rows, list(dict.fromkeys(k for r in rows for k in r)), path)
     if writer is not None:
         for k, v in row.items():
             if k != "epoch" and isinstance(v, (int, float)):
