@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -108,28 +108,13 @@ class _Encode:
         return {"i": batch["i"], "features": feats, "ok": ok, "reason": batch["reason"]}
 
 
-def embed_images_ray(
-    make_encoder: EncoderFactory,
-    encoder,
-    paths: Sequence[str],
-    batch_size: int = 64,
-    actors: int = 1,
-    gpus_per_actor: float = 0,
-    decode_tasks: int | None = None,
-    progress: Progress | None = None,
-) -> ImageEmbeddings:
-    """Encode every readable image of ``paths`` on Ray (order kept; unreadable ones listed).
-
-    ``encoder`` is the driver's copy (its transform goes to the decoding tasks, its fingerprint
-    is what every actor must reproduce); ``make_encoder`` builds one inside each actor.
-    """
+def _pipeline(make_encoder: EncoderFactory, encoder, rows: list[dict], batch_size: int, actors: int,
+              gpus_per_actor: float, decode_tasks: int | None):
+    """The Ray Data job: rows {i, path} -> decoding tasks -> encoding actors."""
     ray = _ray()
     start()
-    n = len(paths)
-    if n == 0:
-        return ImageEmbeddings(np.zeros((0, 0), np.float32), np.zeros(0, bool), [])
-    blocks = max(1, min(n // batch_size + 1, 4 * max(actors, decode_tasks or 1)))
-    ds = ray.data.from_items([{"i": i, "path": str(p)} for i, p in enumerate(paths)], override_num_blocks=blocks)
+    blocks = max(1, min(len(rows) // batch_size + 1, 4 * max(actors, decode_tasks or 1)))
+    ds = ray.data.from_items(rows, override_num_blocks=blocks)
     tasks = ray.data.TaskPoolStrategy(size=decode_tasks) if decode_tasks else ray.data.TaskPoolStrategy()
     # Ray's CPUs are logical: CPU actors take at most what leaves one CPU to decode with, or the
     # actors would hold every CPU and the decoding tasks would never be scheduled.
@@ -140,21 +125,75 @@ def embed_images_ray(
     ds = ds.map_batches(_Encode, fn_constructor_args=(make_encoder, encoder.fingerprint()), batch_size=batch_size,
                         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus,
                         num_gpus=gpus_per_actor, batch_format="numpy")
-    index, rows, ok, reasons = [], [], [], []
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        index.append(batch["i"])
-        rows.append(batch["features"])
-        ok.append(batch["ok"])
-        reasons.append(batch["reason"])
+    return ds.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def embed_blocks_ray(
+    make_encoder: EncoderFactory,
+    encoder,
+    paths: Sequence[str],
+    blocks: list[tuple[int, int]],
+    batch_size: int = 64,
+    actors: int = 1,
+    gpus_per_actor: float = 0,
+    decode_tasks: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[int, ImageEmbeddings]]:
+    """Embed the images of several ``[start, stop)`` blocks of ``paths`` in one Ray job (actors
+    start once), yielding ``(block number, embeddings of that block)`` as soon as each block's
+    last row is done, so the caller can write it: a kill loses only the blocks in flight.
+
+    ``encoder`` is the driver's copy (its transform goes to the decoding tasks, its fingerprint
+    is what every actor must reproduce); ``make_encoder`` builds one inside each actor.
+    """
+    rows = [{"i": i, "path": str(paths[i])} for start, stop in blocks for i in range(start, stop)]
+    if not rows:
+        return
+    starts = np.array([start for start, _ in blocks])
+    order = np.argsort(starts)
+    got: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
+    left = {b: stop - start for b, (start, stop) in enumerate(blocks)}
+    for batch in _pipeline(make_encoder, encoder, rows, batch_size, actors, gpus_per_actor, decode_tasks):
+        owner = order[np.searchsorted(starts[order], batch["i"], side="right") - 1]
+        for b in np.unique(owner):
+            mine = owner == b
+            got.setdefault(int(b), []).append((batch["i"][mine], batch["features"][mine], batch["ok"][mine], batch["reason"][mine]))
+            left[int(b)] -= int(mine.sum())
+            if left[int(b)] == 0:
+                yield int(b), _assemble(got.pop(int(b)), paths, blocks[int(b)][0])
         if progress is not None:
             progress(len(batch["i"]))
-    order = np.argsort(np.concatenate(index), kind="stable")
-    ok_all = np.concatenate(ok)[order]
-    reason_all = np.concatenate(reasons)[order]
-    dim = max(r.shape[1] for r in rows)
-    feats = np.concatenate([r if r.shape[1] == dim else np.zeros((len(r), dim), np.float32) for r in rows])[order]
-    skipped = [(int(i), str(paths[i]), str(reason_all[i])) for i in np.flatnonzero(~ok_all)]
-    return ImageEmbeddings(features=np.ascontiguousarray(feats[ok_all]), ok=ok_all, skipped=skipped)
+
+
+def _assemble(parts, paths: Sequence[str], first: int) -> ImageEmbeddings:
+    index = np.concatenate([p[0] for p in parts])
+    order = np.argsort(index, kind="stable")
+    ok = np.concatenate([p[2] for p in parts])[order]
+    reasons = np.concatenate([p[3] for p in parts])[order]
+    dim = max(p[1].shape[1] for p in parts)
+    feats = np.concatenate([p[1] if p[1].shape[1] == dim else np.zeros((len(p[1]), dim), np.float32) for p in parts])[order]
+    skipped = [(int(i), str(paths[first + i]), str(reasons[i])) for i in np.flatnonzero(~ok)]
+    features = np.ascontiguousarray(feats[ok]) if ok.any() else np.zeros((0, 0), np.float32)
+    return ImageEmbeddings(features=features, ok=ok, skipped=skipped)
+
+
+def embed_images_ray(
+    make_encoder: EncoderFactory,
+    encoder,
+    paths: Sequence[str],
+    batch_size: int = 64,
+    actors: int = 1,
+    gpus_per_actor: float = 0,
+    decode_tasks: int | None = None,
+    progress: Progress | None = None,
+) -> ImageEmbeddings:
+    """Encode every readable image of ``paths`` on Ray (order kept; unreadable ones listed), as
+    :func:`dcar.evaluation.embed.embed_images` does in one process."""
+    if not paths:
+        return ImageEmbeddings(np.zeros((0, 0), np.float32), np.zeros(0, bool), [])
+    blocks = embed_blocks_ray(make_encoder, encoder, paths, [(0, len(paths))], batch_size, actors, gpus_per_actor,
+                              decode_tasks, progress)
+    return next(iter(blocks))[1]
 
 
 def ray_image_embedder(make_encoder: EncoderFactory, address: str | None = None, actors: int = 1) -> Callable:
