@@ -14,7 +14,7 @@ pass over the images with the actors' pool started again, so it is reported both
 scale; queries from the same mixture) as 1M-row .npy shards in a scratch folder, then measures
 - exact search (FAISS flat inner product over the memory-mapped shards, what `IndexFlatIP`
   computes): single-query latency p50/p99 and the ground truth for recall;
-- IVF-PQ planned under --budget-gib (dcar.distributed.large_index): training time, time to add
+- IVF-PQ planned under --budget-gib (dcar.index.large): training time, time to add
   the shards as two parts and merge them on disk, index size on disk, peak RSS of the process,
   and recall@10 / p50 / p99 single-query latency (memory-mapped lists) at several nprobe, plain
   and with the top 80 re-ranked by the exact vectors read from the memory-mapped shards.
@@ -159,7 +159,7 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 def bench_index(n: int, dim: int, budget_gib: float, scratch: Path, n_queries: int, flat_queries: int) -> dict:
     import faiss
 
-    from dcar.distributed import large_index as li
+    from dcar.index import large as li
 
     out: dict = {"n": n, "dim": dim, "budget_gib": budget_gib, "threads": faiss.omp_get_max_threads()}
     folder = Path(tempfile.mkdtemp(prefix=f"bench-scale-{n}-{dim}-", dir=scratch))

@@ -7,7 +7,7 @@ import pytest
 
 faiss = pytest.importorskip("faiss")
 
-from dcar.distributed import large_index as li  # noqa: E402
+from dcar.index import large as li  # noqa: E402
 from dcar.errors import DcarError  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import pytest
 faiss = pytest.importorskip("faiss")
 pytest.importorskip("qdrant_client")
 
-from dcar.distributed.qdrant import QdrantBackend, export_shards  # noqa: E402
+from dcar.index.qdrant import QdrantBackend, export_shards  # noqa: E402
 from dcar.errors import DcarError  # noqa: E402
 
 

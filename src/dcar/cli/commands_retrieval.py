@@ -84,9 +84,9 @@ def embed_command(
     key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items)
     image_embedder = embed_images
     if (ray or ray_address) and kind == "images":
-        from dcar.distributed.ray_embed import ray_image_embedder
+        from dcar.distributed.ray_embed import RayOptions, ray_image_embedder
 
-        image_embedder = ray_image_embedder(partial(load_encoder, model, device), ray_address, ray_workers)
+        image_embedder = ray_image_embedder(RayOptions(partial(load_encoder, model, device), ray_address, ray_workers))
     cache = BlockCache(Path(f"{out}.parts") / "embed", key)
     bar = tqdm(total=len(items), unit=kind[:-1], desc=f"embedding {kind}")
 

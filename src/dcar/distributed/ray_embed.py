@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -83,6 +84,24 @@ def _decode(batch: dict[str, np.ndarray], transform: Callable) -> dict[str, np.n
             ok.append(False)
             reasons.append(f"preprocessing failed: {type(err).__name__}: {err}")
     return {"i": batch["i"], "pixels": np.stack(pixels), "ok": np.array(ok), "reason": np.array(reasons, dtype=object)}
+
+
+@dataclass
+class RayOptions:
+    """How `--ray` embeds: where (``address``; None: a local Ray), with how many encoding actors,
+    and the picklable ``make_encoder`` each actor builds its model with."""
+
+    make_encoder: EncoderFactory
+    address: str | None = None
+    actors: int = 1
+    gpus_per_actor: float = 0
+
+    def started(self) -> "RayOptions":
+        """Start or join Ray; one GPU per actor when the cluster has a GPU for each."""
+        start(self.address)
+        if _ray().cluster_resources().get("GPU", 0) >= self.actors:
+            self.gpus_per_actor = 1
+        return self
 
 
 class _Encode:
@@ -196,14 +215,13 @@ def embed_images_ray(
     return next(iter(blocks))[1]
 
 
-def ray_image_embedder(make_encoder: EncoderFactory, address: str | None = None, actors: int = 1) -> Callable:
-    """An ``embed_images``-shaped function running on Ray (what `--ray` swaps in)."""
-    start(address)
-    gpus = 1 if _ray().cluster_resources().get("GPU", 0) >= actors else 0  # one actor per GPU where there are enough
+def ray_image_embedder(options: RayOptions) -> Callable:
+    """An ``embed_images``-shaped function running on Ray (what `dcar embed --ray` swaps in)."""
+    options.started()
 
     def embed(encoder, paths: Sequence[str], batch_size: int = 64, num_workers: int | None = None,
               progress: Progress | None = None) -> ImageEmbeddings:
-        return embed_images_ray(make_encoder, encoder, paths, batch_size, actors, gpus, num_workers or None,
-                                progress if callable(progress) else None)
+        return embed_images_ray(options.make_encoder, encoder, paths, batch_size, options.actors,
+                                options.gpus_per_actor, num_workers or None, progress if callable(progress) else None)
 
     return embed

@@ -26,6 +26,7 @@ import numpy as np
 
 from dcar.atomic import atomic_path
 from dcar.errors import DcarError
+from dcar.index.backend import _faiss
 
 PQ_BYTES = (64, 48, 32, 24, 16, 12, 8, 4)  # bytes per vector, best recall first (at most dim / 2)
 PQ_ITERATIONS = 10  # k-means iterations per sub-quantizer (FAISS: 25); training time is linear in it
@@ -33,14 +34,6 @@ PQ_POINTS_PER_CENTROID = 64  # PQ k-means sample: 64 x 256 rows per sub-quantize
 HNSW_QUANTIZER_FROM = 4096  # lists: beyond this, assigning vectors to a flat quantizer dominates
 TRAIN_POINTS_PER_LIST = 40  # k-means sample: FAISS warns below 39 points per centroid
 MAX_TRAIN = 400_000
-
-
-def _faiss():
-    try:
-        import faiss
-    except ImportError:
-        raise DcarError('faiss is not installed: pip install "dcar[scale]"') from None
-    return faiss
 
 
 @dataclass(frozen=True)

@@ -115,12 +115,22 @@ class QdrantBackend:
         write_json_atomic({"engine": "qdrant", "collection": self.collection, **self.location}, path)
 
     @classmethod
-    def load(cls, path: Path) -> "QdrantBackend":
+    def load(cls, path: Path, kind: str = "qdrant", params: dict | None = None) -> "QdrantBackend":
+        """Reopen the collection a pointer file written by :meth:`save` names."""
         try:
             where = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+            collection = where["collection"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
             raise DcarError(f"{path}: unreadable Qdrant pointer ({err})") from None
-        return cls.open(where["collection"], url=where.get("url"), path=where.get("path"))
+        return cls.open(collection, url=where.get("url"), path=where.get("path"))
+
+    @classmethod
+    def create(cls, vectors: np.ndarray, kind: str = "auto", exact_max: int = 0) -> "QdrantBackend":
+        raise DcarError("a Qdrant collection is made from a built index: `dcar index export INDEX --to qdrant`")
+
+    def tune(self, vectors: np.ndarray, target: float = 0.95, seed: int = 0) -> None:
+        """Qdrant tunes its own HNSW (and searches exactly in local mode): nothing to set here."""
+        return None
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "qdrant", "ntotal": self.ntotal,
@@ -144,3 +154,39 @@ def export_shards(backend: QdrantBackend, shards: Iterable[tuple[int, np.ndarray
         if progress is not None:
             progress(len(vectors))
     return written
+
+
+def export_index(folder: Path, backend: QdrantBackend, progress=None) -> int:
+    """Upsert an index folder's image vectors with their metadata as payload (item id = point id)."""
+    import pyarrow.parquet as pq
+
+    from dcar.index.store import SHARDS, read_info
+
+    info = read_info(folder)
+
+    def shards():
+        first = 0
+        for shard in info["shards"]:
+            vectors = np.load(folder / SHARDS / f"images-{shard['id']:05d}.npy", mmap_mode="r", allow_pickle=False)
+            meta = pq.read_table(str(folder / SHARDS / f"meta-{shard['id']:05d}.parquet"),
+                                 columns=["key", "path", "category", "caption"]).to_pylist()
+            yield first, vectors, meta
+            first += len(vectors)
+
+    if backend.dim != info["dim"]:
+        raise DcarError(f"Qdrant collection {backend.collection!r} holds dimension {backend.dim}, the index {info['dim']}")
+    return export_shards(backend, shards(), progress)
+
+
+def use_for_search(folder: Path, backend: QdrantBackend) -> None:
+    """Point the index's image search at ``backend`` (a pointer file replaces the FAISS index)."""
+    from dcar.index.store import INDEX_FILE, _locked, read_info
+
+    with _locked(folder):
+        info = read_info(folder)
+        if backend.ntotal != info["count"]:
+            raise DcarError(f"Qdrant collection {backend.collection!r} holds {backend.ntotal} vectors, the index {info['count']}")
+        name = "images-qdrant.json"
+        backend.save(folder / name)
+        info["backends"]["images"] = {**backend.describe(), "file": name}  # the FAISS file stays, unused
+        write_json_atomic(info, folder / INDEX_FILE)
