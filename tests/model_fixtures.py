@@ -62,3 +62,12 @@ def labelled_set(tmp_path_factory) -> tuple[list[Entry], dict[str, str]]:
             caption = f"This is a {category}. A {colour} {category} on a white background."
             entries.append(Entry(f"{category}_{i}", caption, category, str(path), meta_category=TAXONOMY[category]))
     return entries, dict(TAXONOMY)
+
+
+@pytest.fixture(scope="session")
+def world_val(tmp_path_factory) -> tuple[Path, Path]:
+    """(FDRD file, image root) of the built-in world's garden val split (128 images, 16 categories)."""
+    from dcar.world.export import materialise
+
+    split = materialise("garden", "val", tmp_path_factory.mktemp("garden-val"))
+    return split.fdrd, split.images

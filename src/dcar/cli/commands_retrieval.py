@@ -122,6 +122,7 @@ def eval_command(
     fdrd: List[Path] = typer.Option(..., "--fdrd", help="Test set (FDRD JSON, CSV, JSONL); repeat for several."),
     images: List[Path] = typer.Option(..., "--images", help="Image root of each --fdrd, in the same order."),
     out: Path = typer.Option(..., "--out", help="Results JSON (written atomically)."),
+    per_query: Optional[Path] = typer.Option(None, "--per-query", help="Also write each query's rank and top-10 (JSON lines); `dcar compare` pairs two runs by it."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding processes."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
@@ -149,7 +150,13 @@ def eval_command(
         skips.append(f"{name}: {path} ({reason})")
 
     parts = Path(f"{out}.parts")
-    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device)
+    records: list[dict] | None = [] if per_query is not None else None
+    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device, per_query=records)
+    if per_query is not None:
+        from dcar.abtest.offline import write_per_query
+
+        write_per_query(records, per_query)
+        results["per_query"] = str(per_query.resolve())
     write_json_atomic(results, out)
     shutil.rmtree(parts, ignore_errors=True)
     for ds in datasets:

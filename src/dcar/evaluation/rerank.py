@@ -49,7 +49,7 @@ def _reranked(first_stage: np.ndarray, candidates: np.ndarray, new_scores: np.nd
     return new_rank
 
 
-def reranked_recall(
+def reranked_ranks(
     scorer: PairScorer,
     image_feats: np.ndarray,
     frozen_feats: np.ndarray,
@@ -57,8 +57,9 @@ def reranked_recall(
     captions: Sequence[str],
     owner: np.ndarray,
     batch_size: int = 256,
-) -> dict[str, dict[str, float]]:
-    """Recall@K after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise."""
+) -> tuple[RetrievalRanks, np.ndarray, np.ndarray]:
+    """Ranks after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise, and each
+    query's candidates in their new order (image -> caption rows ``[N, k]``, caption -> image ``[M, k]``)."""
     base = retrieval_ranks(image_feats, caption_feats, owner)
     sims = torch.from_numpy(image_feats) @ torch.from_numpy(caption_feats).T  # [N, M]
     k_t = min(scorer.rerank_k, sims.shape[1])
@@ -73,4 +74,12 @@ def reranked_recall(
     pairs = np.stack([cand_i.reshape(-1), np.repeat(np.arange(len(cand_i)), k_i)], axis=1)
     new_t2i = _pair_scores(scorer, image_feats, frozen_feats, captions, pairs, batch_size).reshape(-1, k_i)
     t2i = _reranked(base.t2i, cand_i, new_t2i, cand_i == owner[:, None], k_i)
-    return recall_from_ranks(RetrievalRanks(i2t=i2t, t2i=t2i))
+    top_t = np.take_along_axis(cand_t, np.argsort(-new_i2t, axis=1, kind="stable"), axis=1)
+    top_i = np.take_along_axis(cand_i, np.argsort(-new_t2i, axis=1, kind="stable"), axis=1)
+    return RetrievalRanks(i2t=i2t, t2i=t2i), top_t, top_i
+
+
+def reranked_recall(*args, **kwargs) -> dict[str, dict[str, float]]:
+    """Recall@K after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise
+    (the arguments of :func:`reranked_ranks`)."""
+    return recall_from_ranks(reranked_ranks(*args, **kwargs)[0])
