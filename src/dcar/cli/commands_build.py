@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from dcar.reporting import summary_table
-from dcar.cli.app import data_app
+from dcar.cli.app import data_app, locks_outputs
 from dcar.errors import DcarError
 
 STRATEGY_HELP = "swap: category swaps; attribute: attribute changes; mixed: half each."
@@ -25,6 +25,7 @@ def _check_strategy(strategy: str) -> str:
 
 
 @data_app.command("build")
+@locks_outputs(out="file", cache="file")
 def build_command(
     images: Path = typer.Option(
         ..., "--images", help="Class folders, a flat folder of <class>_image_<n>.jpg, or a CSV/JSONL "
@@ -130,6 +131,7 @@ def _share(value: float | None) -> str:
 
 
 @data_app.command("negatives")
+@locks_outputs(out="file")
 def negatives_command(
     source: Path = typer.Argument(..., help="Captioned dataset: FDRD JSON, or CSV/JSONL with a caption column."),
     out: Path = typer.Option(..., "--out", help="FDRD JSON to write (FDRD input keeps its layout)."),

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 
 
 @app.command("demo")
+@locks_outputs(out="folder")
 def demo_command(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for data, runs, results.json, report.md, recall.png."),
     domain: str = typer.Option("garden", "--domain", help="World domain (`dcar data synth --list`)."),

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 from dcar.errors import DcarError
 
 MODEL_HELP = "Model spec, e.g. open_clip:ViT-B-32:openai, open_clip:local-dir:DIR, hf:DIR."
@@ -43,6 +43,7 @@ def load_encoder(model: str | None, device: str, checkpoint: Path | None = None)
 
 
 @app.command("embed")
+@locks_outputs(out="file")
 def embed_command(
     model: str = typer.Option(..., "--model", help=MODEL_HELP),
     images: Optional[Path] = typer.Option(None, "--images", help="Text file: one image path per line."),
@@ -105,6 +106,7 @@ def embed_command(
 
 
 @app.command("eval")
+@locks_outputs(out="file")
 def eval_command(
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder to evaluate."),

@@ -9,8 +9,11 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 from dcar.errors import DcarError
+from dcar.training.config import TrainConfig
+
+_D = TrainConfig()  # the defaults the help texts show
 
 
 def _read_json(path: Path, missing_hint: str = "") -> object:
@@ -34,6 +37,7 @@ def _read_config(path: Path | None) -> dict:
 
 
 @app.command("train")
+@locks_outputs(out="folder")
 def train_command(
     method: str = typer.Option(..., "--method", help="zeroshot, coop, clip-adapter, maple, dcar, finetune."),
     model: str = typer.Option(..., "--model", help="Backbone spec, e.g. builtin:synthetic-small, open_clip:ViT-B-32:openai."),
@@ -45,30 +49,38 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, logs)."),
     config: Optional[Path] = typer.Option(None, "--config", help='JSON {"method": {...}, "train": {...}} overrides.'),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out after its last finished epoch."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=0),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help=f"Epochs [default: {_D.epochs}]."),
+    max_steps: Optional[int] = typer.Option(
+        None, "--max-steps", min=1, help="Stop after this many optimiser steps in all (the last epoch ends early) [default: no limit]."
+    ),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2, help=f"Training batch [default: {_D.batch_size}]."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: the method's reference rate]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Run seed [default: {_D.seed}]."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... [default: cuda if present, else cpu]."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help=f"Image decoding processes [default: {_D.num_workers}]."),
 ) -> None:
     """Train a method's parameters on a frozen backbone; writes OUT/best.safetensors + OUT/run.json."""
     from dcar.training.run import run_training
 
     cfg = _read_config(config)
-    cli = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "num_workers": workers}
+    cli = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "num_workers": workers}
     train_overrides = {**cfg.get("train", {}), **{k: v for k, v in cli.items() if v is not None}}
     summary = run_training(
         method, model, train, val, images, val_images or images, taxonomy, out, cfg.get("method", {}), train_overrides, resume
     )
+    chosen = (
+        f"best epoch {summary['best_epoch']} (val mean R@1 {summary['best_score']:.2f})"
+        if val is not None else f"kept the last epoch, {summary['best_epoch']} (no --val to select on)"
+    )
     Console(stderr=True).print(
-        f"best epoch {summary['best_epoch']} (val score {summary['best_score']:.2f}); "
+        f"{chosen}; "
         f"{summary['trainable_parameters']:,} trainable parameters; {summary['seconds']:.0f} s; wrote {out}",
         highlight=False,
     )
 
 
 @app.command("compare")
+@locks_outputs(out="folder")
 def compare_command(
     runs: List[Path] = typer.Argument(..., help="Run folders (with results.json from `dcar eval`) or results JSON files."),
     out: Path = typer.Option(..., "--out", help="Folder for compare.md, compare.json and compare.png."),

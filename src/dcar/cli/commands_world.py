@@ -8,13 +8,14 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from dcar.cli.app import app, data_app
+from dcar.cli.app import app, data_app, locks_outputs
 from dcar.errors import DcarError
 
 _console = Console()
 
 
 @data_app.command("synth")
+@locks_outputs(out="folder")
 def synth(
     domain: Optional[str] = typer.Option(None, "--domain", help="A downstream domain name, or 'pretrain'."),
     split: str = typer.Option("test", "--split", help="train | val | test"),
@@ -43,6 +44,7 @@ def synth(
 
 
 @app.command("pretrain")
+@locks_outputs(out="folder")
 def pretrain(
     preset: str = typer.Option("synthetic-small", "--preset", help="Recipe name (synthetic-small, tiny)."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoint, train_log.csv, model/, loss_curve.png."),

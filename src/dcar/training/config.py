@@ -9,6 +9,7 @@ from typing import Any
 @dataclass
 class TrainConfig:
     epochs: int = 10
+    max_steps: int | None = None  # stop after this many optimiser steps in all (None: no limit)
     batch_size: int = 32
     lr: float | None = None  # None: the method's reference learning rate
     optimizer: str | None = None  # None: the method's reference optimiser ("sgd" | "adamw")

@@ -109,8 +109,10 @@ def train(
             group["lr"] = lr
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         loader = train_loader(train_entries, method.image_transform(train=True), cfg.batch_size, cfg.seed * 1_000_003 + epoch, cfg.num_workers)
-        losses, skipped = _run_epoch(method, optimizer, loader, cfg, device, epoch, console)
+        budget = None if cfg.max_steps is None else cfg.max_steps - state.get("steps", 0)
+        losses, skipped, steps = _run_epoch(method, optimizer, loader, cfg, device, epoch, console, budget)
         state["skipped_images"] += skipped
+        state["steps"] = state.get("steps", 0) + steps
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **losses}
         if validate is not None:
             method.eval()
@@ -118,8 +120,8 @@ def train(
                 metrics = validate(method)
             row.update(val_i2t_r1=metrics["i2t"]["R@1"], val_t2i_r1=metrics["t2i"]["R@1"])
             score = selection_score(metrics)
-        else:
-            score = -row["loss"]
+        else:  # nothing to select on: the last epoch is the result
+            score = float(epoch + 1)
         row["score"] = score
         state["history"].append(row)
         state["epoch"] = epoch + 1
@@ -131,6 +133,9 @@ def train(
         _log(run_dir, writer, row)
         epochs_done_here += 1
         console.print(_row_text(row, cfg.epochs))
+        if cfg.max_steps is not None and state["steps"] >= cfg.max_steps:
+            console.print(f"stopped after {state['steps']} steps (--max-steps)")
+            break
     if writer is not None:
         writer.close()
     return TrainResult(state["best_epoch"], state["best_score"], state["history"], state["skipped_images"], time.perf_counter() - start)
@@ -140,7 +145,8 @@ def _base_lr(method: RetrievalMethod, cfg: TrainConfig) -> float:
     return cfg.lr if cfg.lr is not None else method.config.optimizer.lr
 
 
-def _run_epoch(method, optimizer, loader, cfg, device, epoch, console) -> tuple[dict[str, float], int]:
+def _run_epoch(method, optimizer, loader, cfg, device, epoch, console, budget=None) -> tuple[dict[str, float], int, int]:
+    """One pass over ``loader`` (at most ``budget`` steps): mean losses, images skipped, steps run."""
     method.train()
     sums: dict[str, float] = {}
     steps = skipped = 0
@@ -148,6 +154,8 @@ def _run_epoch(method, optimizer, loader, cfg, device, epoch, console) -> tuple[
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("train", total=len(loader), loss="")
         for batch, n_skipped in loader:
+            if budget is not None and steps >= budget:
+                break
             skipped += n_skipped
             if batch is None or len(batch.entries) < 2:
                 progress.advance(task)
@@ -163,7 +171,7 @@ def _run_epoch(method, optimizer, loader, cfg, device, epoch, console) -> tuple[
             progress.update(task, advance=1, loss=f"loss {sums['loss'] / steps:.4f}")
     if steps == 0:
         raise DcarError("no training step ran: every batch was empty (are the training images readable?)")
-    return {k: v / steps for k, v in sums.items()}, skipped
+    return {k: v / steps for k, v in sums.items()}, skipped, steps
 
 
 def _checkpoint(trainable, optimizer, state, run_dir: Path) -> None:

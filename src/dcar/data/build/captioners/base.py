@@ -88,8 +88,8 @@ def available() -> list[str]:
 def load_captioner(spec: str, options: CaptionerOptions | None = None) -> Captioner:
     """The captioner for ``spec``; a clear one-line error for an unknown prefix."""
     _import_builtins()
-    prefix, sep, rest = spec.partition(":")
-    if not sep or prefix not in _REGISTRY:
+    prefix, _, rest = spec.partition(":")  # "template" means "template:" (nothing after the colon)
+    if prefix not in _REGISTRY:
         raise DcarError(
             f"captioner spec {spec!r}: expected PREFIX:..., PREFIX one of {', '.join(sorted(_REGISTRY))}"
         )
