@@ -98,7 +98,7 @@ def test_cli_train_eval_compare(tiny_spec, labelled_set, tmp_path, capsys):
     assert 0 <= r["i2t"]["R@1"] <= r["i2t"]["R@5"] <= r["i2t"]["R@10"] <= 100
     assert r["n_images"] == len(entries)
     main(["compare", str(run), "--out", str(tmp_path / "cmp")])
-    assert "| coop (run) | set |" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert f"| coop (run) | {tiny_spec} | set |" in (tmp_path / "cmp" / "compare.md").read_text()  # names the backbone
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
     with pytest.raises(SystemExit) as exit_info:
         main(args)  # the folder holds a run already

@@ -49,15 +49,15 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, logs)."),
     config: Optional[Path] = typer.Option(None, "--config", help='JSON {"method": {...}, "train": {...}} overrides.'),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out after its last finished epoch."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help=f"Epochs [default: {_D.epochs}]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs.", show_default=str(_D.epochs)),
     max_steps: Optional[int] = typer.Option(
-        None, "--max-steps", min=1, help="Stop after this many optimiser steps in all (the last epoch ends early) [default: no limit]."
+        None, "--max-steps", min=1, help="Stop after this many optimiser steps in all (the last epoch ends early).", show_default="no limit"
     ),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2, help=f"Training batch [default: {_D.batch_size}]."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: the method's reference rate]."),
-    seed: Optional[int] = typer.Option(None, "--seed", help=f"Run seed [default: {_D.seed}]."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... [default: cuda if present, else cpu]."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=0, help=f"Image decoding processes [default: {_D.num_workers}]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2, help="Training batch.", show_default=str(_D.batch_size)),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate.", show_default="the method's reference rate"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Run seed.", show_default=str(_D.seed)),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ...", show_default="cuda if present, else cpu"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding processes.", show_default=str(_D.num_workers)),
 ) -> None:
     """Train a method's parameters on a frozen backbone; writes OUT/best.safetensors + OUT/run.json."""
     from dcar.training.run import run_training
