@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import numpy as np
 import typer
@@ -106,13 +108,17 @@ def embed_command(
 
 
 @app.command("eval")
-@locks_outputs(out="file")
+@locks_outputs(out="file", per_query="file")
 def eval_command(
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder to evaluate."),
     fdrd: List[Path] = typer.Option(..., "--fdrd", help="Test set (FDRD JSON, CSV, JSONL); repeat for several."),
     images: List[Path] = typer.Option(..., "--images", help="Image root of each --fdrd, in the same order."),
     out: Path = typer.Option(..., "--out", help="Results JSON (written atomically)."),
+    per_query: Optional[Path] = typer.Option(
+        None, "--per-query", help="Also write each query's rank and ranked top-K here (JSON Lines)."
+    ),
+    per_query_k: int = typer.Option(10, "--per-query-k", min=1, help="How many results --per-query lists per query."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding processes."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
@@ -140,12 +146,15 @@ def eval_command(
         skips.append(f"{name}: {path} ({reason})")
 
     parts = Path(f"{out}.parts")
-    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device)
+    with _jsonl_sink(per_query) as sink:
+        results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device,
+                           per_query=sink, per_query_k=per_query_k)
     write_json_atomic(results, out)
     shutil.rmtree(parts, ignore_errors=True)
     for ds in datasets:
         if ds.missing_images:
-            err.print(f"[yellow]warning:[/yellow] {ds.name}: {ds.missing_images} images not found", highlight=False)
+            first = f" (first: {ds.missing_keys[0]})" if ds.missing_keys else ""
+            err.print(f"[yellow]warning:[/yellow] {ds.name}: {ds.missing_images} images not found{first}", highlight=False)
     for line in skips[:5]:
         err.print(f"[yellow]warning:[/yellow] unreadable image skipped: {line}", highlight=False, soft_wrap=True)
     if len(skips) > 5:
@@ -153,6 +162,18 @@ def eval_command(
     # Not a terminal (pipe, log file): no width to respect, and a wrapped table is unreadable.
     _print_results(results, Console() if sys.stdout.isatty() else Console(width=200))
     err.print(f"wrote {out}")
+
+
+@contextmanager
+def _jsonl_sink(path: Path | None) -> Iterator[Callable[[dict], None] | None]:
+    """A function writing one JSON object per line to ``path``, atomically (None: no file)."""
+    if path is None:
+        yield None
+        return
+    from dcar.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield lambda row: f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _print_results(results: dict, console: Console) -> None:

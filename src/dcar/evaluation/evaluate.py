@@ -13,7 +13,7 @@ their captions leave the gallery too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,8 +26,9 @@ from dcar.errors import DataError
 from dcar.evaluation.cache import BlockCache, fingerprint
 from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 from dcar.evaluation.encoders import RetrievalEncoder
-from dcar.evaluation.recall import KS, hard_negative_accuracy, recall_at_k
-from dcar.evaluation.rerank import reranked_recall
+from dcar.evaluation.per_query import DEFAULT_K, QuerySink, per_query_rows, top_k
+from dcar.evaluation.recall import KS, hard_negative_accuracy, recall_from_ranks, retrieval_ranks
+from dcar.evaluation.rerank import rerank
 
 BLOCK_SIZE = 2048  # images per resumable block
 SkipReport = Callable[[str, str, str], None]
@@ -40,6 +41,7 @@ class EvalDataset:
     name: str
     entries: list[Entry]  # only entries whose image was found
     missing_images: int = 0
+    missing_keys: list[str] = field(default_factory=list)  # the entries without an image (to name them)
 
 
 def load_eval_dataset(source: str | Path, images: str | Path | None, name: str | None = None) -> EvalDataset:
@@ -50,7 +52,10 @@ def load_eval_dataset(source: str | Path, images: str | Path | None, name: str |
     usable = data.with_images()
     if not usable:
         raise DataError(f"{source}: none of its {len(data.entries)} images found under {data.image_root}")
-    return EvalDataset(name=name or Path(source).stem, entries=usable, missing_images=len(data.missing_images))
+    return EvalDataset(
+        name=name or Path(source).stem, entries=usable, missing_images=len(data.missing_images),
+        missing_keys=list(data.missing_images),
+    )
 
 
 def evaluate(
@@ -62,6 +67,8 @@ def evaluate(
     progress: bool = True,
     on_skip: SkipReport | None = None,
     device: str | None = None,
+    per_query: QuerySink | None = None,
+    per_query_k: int = DEFAULT_K,
 ) -> dict:
     """Results for every dataset plus their average, as written by ``dcar eval``.
 
@@ -69,6 +76,8 @@ def evaluate(
     resumes without re-encoding finished blocks (the caller removes the folder when done).
     ``on_skip(dataset, path, reason)`` is called for every image that could not be decoded.
     ``device``: where recall is computed (default CPU).
+    ``per_query(row)`` receives each query's rank and top ``per_query_k`` (see
+    :mod:`dcar.evaluation.per_query`).
     """
     per: dict[str, dict] = {}
     for ds in datasets:
@@ -76,7 +85,9 @@ def evaluate(
         if cache_dir is not None:
             key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=[e.image or "" for e in ds.entries])
             cache = BlockCache(Path(cache_dir) / ds.name, key)
-        per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip, device)
+        per[ds.name] = evaluate_dataset(
+            encoder, ds, batch_size, num_workers, cache, progress, on_skip, device, per_query, per_query_k
+        )
     return {
         "model": encoder.model,
         "method": encoder.method,
@@ -97,6 +108,8 @@ def evaluate_dataset(
     progress: bool = True,
     on_skip: SkipReport | None = None,
     device: str | None = None,
+    per_query: QuerySink | None = None,
+    per_query_k: int = DEFAULT_K,
 ) -> dict:
     """One dataset's entry of the results (see module docstring)."""
     image_paths = list(dict.fromkeys(e.image for e in ds.entries))  # each file once, first-seen order
@@ -116,12 +129,23 @@ def evaluate_dataset(
     texts = [e.caption for e in kept] + [n for group in negatives for n in group]
     text_feats = embed_texts(encoder, texts, batch_size=max(batch_size, 256), progress=progress)
     captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
-    result = recall_at_k(image_feats, captions, owner, device=device)
+    _check_finite(ds.name, image_feats, [p for p in image_paths if p in row_of], "image")
+    _check_finite(ds.name, text_feats, [e.key for e in kept] + [f"{e.key} (a negative)" for e, g in zip(kept, negatives) for _ in g], "caption")
+    readable_paths = [p for p in image_paths if p in row_of]
     if getattr(encoder, "rerank_k", 0):
-        readable_paths = [p for p in image_paths if p in row_of]
         frozen = embed_images(encoder.frozen_encoder(), readable_paths, batch_size, num_workers, progress=False).features
         texts_kept = [e.caption for e in kept]
-        result = reranked_recall(encoder, image_feats, frozen, captions, texts_kept, owner, max(batch_size, 256))
+        reranked = rerank(encoder, image_feats, frozen, captions, texts_kept, owner, max(batch_size, 256))
+        ranks, tops = reranked.ranks, (reranked.i2t_top, reranked.t2i_top)
+    else:
+        ranks, tops = retrieval_ranks(image_feats, captions, owner, device=device), None
+    result = recall_from_ranks(ranks)
+    if per_query is not None:
+        if tops is None:
+            tops = (top_k(image_feats, captions, per_query_k, device=device), top_k(captions, image_feats, per_query_k, device=device))
+        tops = tuple((rows[:, :per_query_k], scores[:, :per_query_k]) for rows, scores in tops)
+        for row in per_query_rows(ds.name, readable_paths, kept, owner, ranks, *tops):
+            per_query(row)
     has_negatives = len(negative_feats) > 0
     groups = np.split(negative_feats, np.cumsum([len(g) for g in negatives])[:-1]) if has_negatives else []
     return {
@@ -131,6 +155,16 @@ def evaluate_dataset(
         "n_captions": len(kept),
         "skipped_images": ds.missing_images + len(unreadable),
     }
+
+
+def _check_finite(dataset: str, features: np.ndarray, names: list[str], what: str) -> None:
+    """A NaN or infinite feature would rank arbitrarily and yield a meaningless recall: stop."""
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1)) if features.size else []
+    if len(bad):
+        raise DataError(
+            f"{dataset}: the model gave non-finite features for {len(bad)} {what}s (first: {names[bad[0]]}); "
+            "the model or checkpoint is broken (diverged training?), no score computed"
+        )
 
 
 def _rows_of(paths: list[str], readable: np.ndarray) -> dict[str, int]:
