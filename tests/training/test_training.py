@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -97,6 +98,13 @@ def test_cli_train_eval_compare(tiny_spec, labelled_set, tmp_path, capsys):
     r = results["datasets"]["set"]
     assert 0 <= r["i2t"]["R@1"] <= r["i2t"]["R@5"] <= r["i2t"]["R@10"] <= 100
     assert r["n_images"] == len(entries)
+    captions = tmp_path / "captions.txt"
+    captions.write_text("".join(e.caption + "\n" for e in entries[:5]))
+    main(["embed", "--checkpoint", str(run), "--texts", str(captions), "--out", str(tmp_path / "trained.npy"), "--device", "cpu"])
+    main(["embed", "--model", tiny_spec, "--texts", str(captions), "--out", str(tmp_path / "zeroshot.npy"), "--device", "cpu"])
+    trained, zeroshot = np.load(tmp_path / "trained.npy"), np.load(tmp_path / "zeroshot.npy")
+    assert trained.shape == zeroshot.shape == (5, zeroshot.shape[1])
+    assert not np.allclose(trained, zeroshot)  # the learned prompt is used
     main(["compare", str(run), "--out", str(tmp_path / "cmp")])
     assert f"| coop (run) | {tiny_spec} | set |" in (tmp_path / "cmp" / "compare.md").read_text()  # names the backbone
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000

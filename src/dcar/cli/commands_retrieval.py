@@ -47,7 +47,8 @@ def load_encoder(model: str | None, device: str, checkpoint: Path | None = None)
 @app.command("embed")
 @locks_outputs(out="file")
 def embed_command(
-    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder: embed with what it learned."),
     images: Optional[Path] = typer.Option(None, "--images", help="Text file: one image path per line."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Text file: one caption per line."),
     out: Path = typer.Option(..., "--out", help="Output .npy: float32 [rows, dim], L2-normalised."),
@@ -65,7 +66,7 @@ def embed_command(
     from tqdm.auto import tqdm
 
     from dcar.atomic import write_text_atomic
-    from dcar.evaluation.cache import BlockCache, fingerprint, save_npy_atomic
+    from dcar.evaluation.cache import BlockCache, file_stamps, fingerprint, save_npy_atomic
     from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 
     if (images is None) == (texts is None):
@@ -77,8 +78,8 @@ def embed_command(
     if not numbered:
         raise DcarError(f"{listing}: the list is empty")
     items = [s for _, s in numbered]
-    encoder = load_encoder(model, device or default_device())
-    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items)
+    encoder = load_encoder(model, device or default_device(), checkpoint)
+    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=file_stamps(items) if images else items)
     cache = BlockCache(Path(f"{out}.parts") / "embed", key)
     bar = tqdm(total=len(items), unit=kind[:-1], desc=f"embedding {kind}")
 

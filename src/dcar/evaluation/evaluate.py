@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from dcar.data.records import Entry
 from dcar.data.sources import load_entries
 from dcar.errors import DataError
-from dcar.evaluation.cache import BlockCache, fingerprint
+from dcar.evaluation.cache import BlockCache, file_stamps, fingerprint
 from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 from dcar.evaluation.encoders import RetrievalEncoder
 from dcar.evaluation.per_query import DEFAULT_K, QuerySink, per_query_rows, top_k
@@ -83,7 +83,8 @@ def evaluate(
     for ds in datasets:
         cache = None
         if cache_dir is not None:
-            key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=[e.image or "" for e in ds.entries])
+            images = list(dict.fromkeys(e.image or "" for e in ds.entries))
+            key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=file_stamps(images))
             cache = BlockCache(Path(cache_dir) / ds.name, key)
         per[ds.name] = evaluate_dataset(
             encoder, ds, batch_size, num_workers, cache, progress, on_skip, device, per_query, per_query_k
