@@ -36,7 +36,7 @@ def test_resume_after_a_kill_reaches_the_same_tensors(tiny_spec, labelled_set, t
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["epoch"] == 1
     torch.manual_seed(999)  # a different init: the resumed run must not depend on it
     resumed = _train(tiny_spec, entries, taxonomy, tmp_path / "cut", resume=True)
-    a, b = load_file(str(tmp_path / "full" / "last.safetensors")), load_file(str(tmp_path / "cut" / "last.safetensors"))
+    a, b = (load_file(str(tmp_path / run / "resume" / "epoch-3.safetensors")) for run in ("full", "cut"))
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -68,7 +68,7 @@ def test_resume_accepts_a_run_from_before_a_config_field_existed_but_not_a_chang
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
     info["method_config"]["gamma"] = 0.9  # a setting that really differs still refuses to resume
     (run / "run.json").write_text(json.dumps(info))
-    with pytest.raises(DcarError, match="different method_config"):
+    with pytest.raises(DcarError, match="method_config gamma = 0.5, but the run was started with 0.9"):
         _train(tiny_spec, entries, taxonomy, run, resume=True)
 
 
@@ -89,7 +89,7 @@ def test_cli_train_eval_compare(tiny_spec, labelled_set, tmp_path, capsys):
     args = ["train", "--method", "coop", "--model", tiny_spec, "--train", str(table), "--val", str(table),
             "--images", str(images), "--out", str(run), "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu"]
     main(args)
-    assert {"run.json", "best.safetensors", "last.safetensors", "metrics.csv", "train_summary.json"} <= {p.name for p in run.iterdir()}
+    assert {"run.json", "best.safetensors", "state.json", "metrics.csv", "train_summary.json"} <= {p.name for p in run.iterdir()}
     tensors = load_file(str(run / "best.safetensors"))
     assert set(tensors) == {"ctx.layers.0"}  # only the trainable prompt, never backbone weights
     main(["eval", "--checkpoint", str(run), "--fdrd", str(table), "--images", str(images), "--out", str(run / "results.json"), "--device", "cpu"])

@@ -96,6 +96,10 @@ def embed_command(
         bar.close()
     feats = [b["features"] for b in blocks if b["features"].size]
     features = np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32)
+    if features.size and not np.isfinite(features).all():
+        bad = int((~np.isfinite(features).all(axis=1)).sum())
+        raise DcarError(f"the model gave non-finite features for {bad} of {len(features)} {kind}; nothing written "
+                        "(the model or checkpoint is broken, e.g. a diverged training)")
     save_npy_atomic(features, out)
     console = Console(stderr=True)
     if kind == "images":
@@ -199,14 +203,9 @@ def _print_results(results: dict, console: Console) -> None:
 def _read_lines(path: Path) -> list[str]:
     """Lines without their line ends (only \n and \r\n end a line: captions may hold other
     characters that str.splitlines treats as breaks)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DcarError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DcarError(f"{path}: is a folder, expected a text file with one item per line") from None
-    except UnicodeDecodeError as err:
-        raise DcarError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    from dcar.files import read_text
+
+    text = read_text(path, "text file with one item per line")
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and lines[-1] == "" else lines
 

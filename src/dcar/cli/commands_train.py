@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,12 +17,11 @@ _D = TrainConfig()  # the defaults the help texts show
 
 def _read_json(path: Path, missing_hint: str = "") -> object:
     """A JSON file's content, or a one-line DcarError naming the file."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, IsADirectoryError):
-        raise DcarError(f"{path}: not found{missing_hint}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DcarError(f"{path}: not valid JSON ({err})") from None
+    from dcar.files import read_json
+
+    if not path.is_file() and not path.is_dir() and not path.exists():
+        raise DcarError(f"{path}: not found{missing_hint}")
+    return read_json(path)
 
 
 def _read_config(path: Path | None) -> dict:
@@ -49,6 +47,9 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, logs)."),
     config: Optional[Path] = typer.Option(None, "--config", help='JSON {"method": {...}, "train": {...}} overrides.'),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out after its last finished epoch."),
+    skip_nonfinite: bool = typer.Option(
+        False, "--skip-nonfinite", help="Skip and count steps whose loss or gradient is NaN/inf (default: stop at the first)."
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs.", show_default=str(_D.epochs)),
     max_steps: Optional[int] = typer.Option(
         None, "--max-steps", min=1, help="Stop after this many optimiser steps in all (the last epoch ends early).", show_default="no limit"
@@ -63,7 +64,8 @@ def train_command(
     from dcar.training.run import run_training
 
     cfg = _read_config(config)
-    cli = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "num_workers": workers}
+    cli = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "num_workers": workers,
+           "skip_nonfinite": skip_nonfinite or None}
     train_overrides = {**cfg.get("train", {}), **{k: v for k, v in cli.items() if v is not None}}
     summary = run_training(
         method, model, train, val, images, val_images or images, taxonomy, out, cfg.get("method", {}), train_overrides, resume
@@ -72,7 +74,14 @@ def train_command(
         f"best epoch {summary['best_epoch']} (val mean R@1 {summary['best_score']:.2f})"
         if val is not None else f"kept the last epoch, {summary['best_epoch']} (no --val to select on)"
     )
-    Console(stderr=True).print(
+    console = Console(stderr=True)
+    unreadable = summary["history"][-1].get("unreadable_images", 0) if summary["history"] else 0
+    nonfinite = sum(r.get("nonfinite_skipped", 0) for r in summary["history"])
+    if nonfinite:
+        console.print(f"[yellow]warning:[/yellow] {nonfinite} steps skipped for a non-finite loss or gradient (--skip-nonfinite)", highlight=False)
+    if unreadable:
+        console.print(f"[yellow]warning:[/yellow] {unreadable} unreadable training images skipped in each epoch", highlight=False)
+    console.print(
         f"{chosen}; "
         f"{summary['trainable_parameters']:,} trainable parameters; {summary['seconds']:.0f} s; wrote {out}",
         highlight=False,

@@ -27,6 +27,7 @@ from dcar.data.fdrd import load_fdrd
 from dcar.data.image_index import ImageIndex, resolve_images
 from dcar.data.records import Entry
 from dcar.errors import DataError
+from dcar.files import check_readable_file, text_problem
 
 Format = Literal["fdrd", "csv", "jsonl", "folder"]
 TABLE_FIELDS = ("key", "image", "caption", "category", "meta_category")
@@ -61,6 +62,7 @@ def detect_format(source: str | Path) -> Format:
         return "folder"
     if not source.exists():
         raise DataError(f"{source}: file or folder not found")
+    check_readable_file(source, "dataset file")  # a named pipe would block the reads below
     suffix = source.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return "csv"
@@ -209,6 +211,8 @@ def _row_entry(row: dict) -> Entry:
             return ""
         if not isinstance(v, str):
             raise ValueError(f"field {name!r} must be a string")
+        if problem := text_problem(v):
+            raise ValueError(f"field {name!r}: {problem}")
         return v.strip()
 
     image, category = text("image"), text("category")
@@ -250,6 +254,8 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 row = _BadRow(f"invalid JSON ({err.msg})")
+            except RecursionError:
+                row = _BadRow("JSON nested too deeply")
             yield f"line {lineno}", row if isinstance(row, dict) else _BadRow("expected a JSON object")
 
 

@@ -39,7 +39,7 @@ def file_stamps(paths: Iterable[str]) -> Iterator[str]:
         try:
             st = os.stat(p)
             yield f"{p}\t{st.st_size}\t{st.st_mtime_ns}"
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL character in the path
             yield f"{p}\tmissing"
 
 

@@ -41,4 +41,8 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> MethodCon
 
 
 def build_method(name: str, backbone: Backbone, overrides: dict[str, Any] | None = None) -> RetrievalMethod:
-    return method_class(name)(backbone, make_config(name, overrides))
+    config = make_config(name, overrides)
+    try:
+        return method_class(name)(backbone, config)
+    except ValueError as err:  # a setting the method rejects (e.g. n_ctx 0)
+        raise DcarError(f"method {name}: {err}") from None
