@@ -93,6 +93,7 @@ def train(
     state = fresh_state()
     if resume and (run_dir / ckpt.STATE_JSON).exists():
         state = restore(method, optimizer, run_dir, run_info, cfg)
+        write_metrics(run_dir, state["history"])  # a kill may have come between commit and log
         console.print(f"resuming {run_dir} after epoch {state['epoch']}")
     elif (run_dir / ckpt.STATE_JSON).exists():
         raise DcarError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
@@ -224,20 +225,24 @@ def _tensorboard(run_dir: Path):
 
 
 def _log(run_dir: Path, writer, history: list[dict[str, Any]]) -> None:
-    """metrics.csv rewritten whole from the committed history (so a kill never leaves a row out
-    or twice), and the newest row to TensorBoard."""
-    fields = list(dict.fromkeys(k for r in history for k in r))
-    text = io.StringIO()
-    w = csv.DictWriter(text, fieldnames=fields)
-    w.writeheader()
-    w.writerows(history)
-    write_text_atomic(text.getvalue(), run_dir / "metrics.csv")
+    """metrics.csv from the committed history, and the newest row to TensorBoard."""
+    write_metrics(run_dir, history)
     if writer is not None:
         row = history[-1]
         for k, v in row.items():
             if k != "epoch" and isinstance(v, (int, float)):
                 writer.add_scalar(k, v, row["epoch"])
         writer.flush()
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.csv rewritten whole from the history, so a kill never leaves a row out or twice."""
+    fields = list(dict.fromkeys(k for r in history for k in r))
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=fields)
+    w.writeheader()
+    w.writerows(history)
+    write_text_atomic(text.getvalue(), run_dir / "metrics.csv")
 
 
 def _row_text(row: dict[str, Any], epochs: int) -> str:
