@@ -51,5 +51,6 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"bad-input corpus: {len({c.kind for c in CASES})} kinds, {len(CASES)} cases through "
         f"{len({c.command for c in CASES})} commands; passed {len(TALLY)}: "
-        f"{outcomes.count('clean error')} clean errors, {outcomes.count('counted skip')} counted skips"
+        f"{outcomes.count('clean error')} clean errors, {outcomes.count('counted skip')} counted skips, "
+        f"{outcomes.count('accepted')} accepted as valid"
     )

@@ -160,7 +160,9 @@ CONFIG_KINDS: dict[str, Callable[[Work], Path]] = {
     "config batch size 1": lambda w: w.json("cfg.json", {"train": {"batch_size": 1}}),
     "config negative lr": lambda w: w.json("cfg.json", {"train": {"lr": -1}}),
     "config lr NaN": lambda w: w.file("cfg.json", '{"train": {"lr": NaN}}'),
-    "config epochs huge": lambda w: w.json("cfg.json", {"train": {"epochs": 10**30}}),
+    "config epochs 0": lambda w: w.json("cfg.json", {"train": {"epochs": 0}}),
+    "config optimizer unknown": lambda w: w.json("cfg.json", {"train": {"optimizer": "adam"}}),
+    "config amp a string": lambda w: w.json("cfg.json", {"train": {"amp": "yes"}}),
     "config 100k-deep": lambda w: w.file("cfg.json", '{"method": ' + _deep() + "}"),
 }
 
@@ -196,8 +198,11 @@ STATE_KINDS: dict[str, Callable[[Path], None]] = {
     "state.json epoch a string": lambda run: _edit_json(run / "state.json", lambda d: d.update(epoch="1")),
     "state.json invalid": _write("state.json", "{"),
     "state.json without optimizer": lambda run: _edit_json(run / "state.json", lambda d: d.pop("optimizer")),
-    "state.safetensors garbage": lambda run: (run / "state.safetensors").write_bytes(b"junk"),
-    "last.safetensors missing": lambda run: (run / "last.safetensors").unlink(),
+    "optimiser tensors garbage": lambda run: (run / "resume" / "optim-2.safetensors").write_bytes(b"junk"),
+    "optimiser tensors of another shape": lambda run: save_file({"0.momentum_buffer": torch.zeros(2)}, str(run / "resume" / "optim-2.safetensors")),
+    "last epoch's tensors missing": lambda run: (run / "resume" / "epoch-2.safetensors").unlink(),
+    "history shorter than the epoch": lambda run: _edit_json(run / "state.json", lambda d: d.update(history=d["history"][:1])),
+    "best_score NaN": lambda run: _edit_json(run / "state.json", lambda d: d.update(best_score=float("nan"))),
 }
 
 

@@ -4,6 +4,7 @@ error (exit 2) or a counted skip (exit 0, reported); never a traceback, never a 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,7 +18,14 @@ import corpus as C
 
 REPO = Path(__file__).resolve().parents[2]
 SUBPROCESS_TIMEOUT = 120  # seconds; importing torch alone takes a few on the shared CPU
-SKIP_WORDS = ("skip", "warning", "not found", "unreadable", "problem", "missing")
+SKIP_LINE = re.compile(r"warning:|(skip|unreadable|not found|missing|failed|problem)[^\n]*?\b[1-9]", re.IGNORECASE)
+# Odd but valid input, accepted as is: CLIP cuts long captions at its context (validate counts
+# them), and the image index walks past symlink loops.
+ACCEPTED = {("caption of 100k characters", "train"), ("caption of 100k characters", "train --method dcar"),
+            ("caption of 100k characters", "eval"), ("symlink loop in the image folder", "train"),
+            ("symlink loop in the image folder", "eval"), ("symlink loop in the image folder", "embed"),
+            ("symlink loop in the image folder", "data build"), ("caption of 100k characters", "data negatives"),
+            ("no image found", "data negatives")}  # negatives are made from captions alone
 TALLY: dict[str, dict] = {}  # case id -> {"kind", "command", "outcome"}; printed by conftest
 
 
@@ -36,6 +44,12 @@ class Case:
 def _train(w: C.Work, src, *extra, images=None, method="coop", out=None) -> list:
     return ["train", "--method", method, "--model", w.spec, "--train", src, "--images", images or w.images,
             "--out", out or w.tmp / "out_run", "--epochs", "1", "--batch-size", "4", "--workers", "0", "--device", "cpu", *extra]
+
+
+def _train_settings_from(w: C.Work, config: Path) -> list:
+    """`dcar train --config FILE` with no option that would override what the file sets."""
+    return ["train", "--method", "coop", "--model", w.spec, "--train", w.csv, "--images", w.images,
+            "--out", w.tmp / "out_run", "--config", config, "--workers", "0", "--device", "cpu"]
 
 
 def _eval(w: C.Work, src, *extra, images=None, model=None, out=None) -> list:
@@ -95,7 +109,7 @@ def _cases() -> list[Case]:
         ]
     cases.append(Case("FIFO as the taxonomy", "train", lambda w: _train(w, w.csv, "--taxonomy", w.fifo("tax.json")), isolated=True))
     for kind, make in C.CONFIG_KINDS.items():
-        cases.append(Case(kind, "train", lambda w, make=make: _train(w, w.csv, "--config", make(w))))
+        cases.append(Case(kind, "train", lambda w, make=make: _train_settings_from(w, make(w))))
     cases.append(Case("FIFO as the config", "train", lambda w: _train(w, w.csv, "--config", w.fifo("cfg.json")), isolated=True))
 
     for kind, edit in C.RUN_KINDS.items():
@@ -210,8 +224,10 @@ def test_bad_input_is_a_clean_error_or_a_counted_skip(case: Case, work_factory, 
         last = err.strip().splitlines()[-1] if err.strip() else ""
         assert last.startswith("error:") or "Usage:" in err, err[-2000:]
         outcome = "clean error"
+    elif (case.kind, case.command) in ACCEPTED:
+        outcome = "accepted"
     else:
-        assert any(word in text.lower() for word in SKIP_WORDS), f"exit 0 without reporting the bad input:\n{text[-2000:]}"
+        assert SKIP_LINE.search(text), f"exit 0 without reporting the bad input:\n{text[-2000:]}"
         outcome = "counted skip"
     TALLY[case.id] = {"kind": case.kind, "command": case.command, "outcome": outcome}
 

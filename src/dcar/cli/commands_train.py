@@ -111,7 +111,9 @@ def compare_command(
 def _load_results(path: Path) -> dict:
     file = path / "results.json" if path.is_dir() else path
     results = _read_json(file, " (run `dcar eval --checkpoint RUN --out RUN/results.json` first)")
-    if not isinstance(results, dict) or "datasets" not in results:
+    if not isinstance(results, dict) or not isinstance(results.get("datasets"), dict) or not all(
+        isinstance(m, dict) and all(isinstance(m.get(d), dict) for d in ("i2t", "t2i")) for m in results["datasets"].values()
+    ):
         raise DcarError(f"{file}: not a `dcar eval` results file")
     results.setdefault("label", f"{results.get('method', '?')} ({path.name})" if path.is_dir() else results.get("method"))
     return results

@@ -65,9 +65,14 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
 
 
 def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     per_param: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         idx, name = key.split(".", 1)
+        if not idx.isdigit() or int(idx) >= len(params):
+            raise ValueError(f"optimiser tensor {key!r} belongs to no parameter")
+        if value.dim() > 0 and value.shape != params[int(idx)].shape:  # buffers shaped like their parameter
+            raise ValueError(f"optimiser tensor {key!r} has shape {tuple(value.shape)}, the parameter {tuple(params[int(idx)].shape)}")
         per_param.setdefault(int(idx), {})[name] = value
     for idx, values in meta.get("plain", {}).items():
         per_param.setdefault(int(idx), {}).update(values)
