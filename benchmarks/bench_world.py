@@ -41,7 +41,7 @@ def main() -> None:
 
     from dcar.world.captions import caption
     from dcar.world.export import _save_png_atomic
-    from dcar.world.negatives import negative_captions
+    from dcar.world.structural_negatives import negative_captions
     from dcar.world.render import render, render_array
     from dcar.world.sample import make_sample
 

@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from dcar.data.records import write_json_atomic
+from dcar.atomic import write_json_atomic
 
 DOMAINS = ("garden", "wildlife", "hangar")
 MODEL = "builtin:synthetic-small"
@@ -97,7 +97,7 @@ def run_one(domain: str, name: str, method: str, overrides: dict, seed: int, roo
     from dcar.evaluation.encoders import ZeroShotEncoder
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
     from dcar.methods.encoder import MethodEncoder
-    from dcar.training.checkpoint import load_method
+    from dcar.checkpoint import load_method
     from dcar.training.run import run_training
 
     run_dir = root / domain / name / f"seed{seed}"
@@ -121,8 +121,7 @@ def run_one(domain: str, name: str, method: str, overrides: dict, seed: int, roo
     else:
         summary = run_training(
             method, MODEL, splits["train"].fdrd, splits["val"].fdrd, splits["train"].images, splits["val"].images,
-            splits["train"].taxonomy, run_dir, {**overrides, **({"seed": seed} if method == "dcar" else {})},
-            {**TRAIN, "seed": seed}, resume=True,
+            splits["train"].taxonomy, run_dir, overrides, {**TRAIN, "seed": seed}, resume=True,
         )
         results = evaluate(MethodEncoder(load_method(run_dir)), [test], num_workers=0, progress=False)
     results.update(label=name, seed=seed, train_seconds=summary["seconds"], trainable_parameters=summary["trainable_parameters"],
@@ -154,8 +153,7 @@ def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...
                 run_dir = root / "val" / domain / name / f"seed{seed}"
                 summary = run_training(
                     method, MODEL, splits["train"].fdrd, splits["val"].fdrd, splits["train"].images, splits["val"].images,
-                    splits["train"].taxonomy, run_dir, {**overrides, **({"seed": seed} if method == "dcar" else {})},
-                    {**TRAIN, **train, "seed": seed}, resume=True,
+                    splits["train"].taxonomy, run_dir, overrides, {**TRAIN, **train, "seed": seed}, resume=True,
                 )
                 scores.setdefault(domain, []).append(summary["best_score"])
         per_domain = {d: statistics.mean(v) for d, v in scores.items()}

@@ -6,12 +6,14 @@ the destination folder, which replaces the destination only once complete.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 
 def _umask_mode() -> int:
@@ -52,3 +54,21 @@ def write_json_atomic(obj: object, path: str | Path) -> None:
     except UnicodeEncodeError:  # lone surrogates kept from an input file: keep them as \\udXXX escapes
         text = json.dumps(obj, ensure_ascii=True, indent=1)
     write_text_atomic(text, path)
+
+
+def write_csv_atomic(rows: Iterable[dict[str, Any]], fields: list[str], path: str | Path) -> None:
+    """A CSV with header ``fields``; keys missing from a row are left empty."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(buf.getvalue(), path)
+
+
+def save_figure_atomic(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Path:
+    """``fig.savefig`` to ``path``; the format comes from the destination's suffix (the temporary
+    file's own suffix would tell matplotlib nothing)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **savefig_kwargs)
+    return path

@@ -19,16 +19,15 @@ from typing import Any
 from rich.console import Console
 
 from dcar.atomic import write_json_atomic
+from dcar.builtin import SYNTHETIC_SMALL_SPEC
 from dcar.reporting import markdown_table, recall_chart, rich_table
-
-BUILTIN_MODEL = "builtin:synthetic-small"
 
 
 @dataclass
 class DemoConfig:
     out: Path = Path("demo-out")
     domain: str = "garden"
-    model: str = BUILTIN_MODEL
+    model: str = SYNTHETIC_SMALL_SPEC
     method: str = "dcar"
     seed: int = 0
     train: dict[str, Any] = field(default_factory=lambda: {"epochs": 8, "batch_size": 32, "num_workers": 0})
@@ -45,7 +44,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     from dcar.evaluation.encoders import ZeroShotEncoder
     from dcar.evaluation.evaluate import evaluate, load_eval_dataset
     from dcar.methods.encoder import MethodEncoder
-    from dcar.training.checkpoint import load_method
+    from dcar.checkpoint import load_method
     from dcar.training.run import run_training
     from dcar.world.export import materialise
 

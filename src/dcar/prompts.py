@@ -4,7 +4,6 @@
   the first J layers (J = 1 is shallow prompting).
 - :class:`CoupledImagePrompts`: image prompts generated from the text prompts by a learnable linear
   map per layer, e = F_i(v_i) (MaPLe's coupling; DCAR's "semantic analysis guides generation").
-- :class:`ImagePrompts`: independent image prompt tokens (VPT/IVLP-style), for ablations.
 
 Each module returns a :class:`~dcar.backbone.base.TowerPrompts` that the backbone consumes.
 """
@@ -75,21 +74,6 @@ class CoupledImagePrompts(nn.Module):
     def forward(self) -> TowerPrompts:
         text = self.text_prompts[0].layers
         return TowerPrompts([f(v) for f, v in zip(self.maps, text)])
-
-
-class ImagePrompts(nn.Module):
-    """Independent image prompt tokens for the first J vision layers (no coupling)."""
-
-    def __init__(self, backbone: Backbone, length: int, depth: int = 1):
-        super().__init__()
-        info = backbone.info
-        n_layers = _layer_count(depth, info.vision_layers)
-        self.layers = nn.ParameterList(
-            nn.Parameter(torch.randn(length, info.vision_width) * 0.02) for _ in range(n_layers)
-        )
-
-    def forward(self) -> TowerPrompts:
-        return TowerPrompts(list(self.layers))
 
 
 class DualPrompts(nn.Module):

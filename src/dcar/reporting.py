@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
+from dcar.atomic import save_figure_atomic
+
 KS = ("R@1", "R@5", "R@10")
 DIRECTIONS = ("i2t", "t2i")
 
@@ -70,11 +72,8 @@ def recall_chart(runs: list[dict[str, Any]], path: str | Path, title: str = "Rec
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def summary_table(title: str, rows: list[tuple[str, object]]) -> Table:

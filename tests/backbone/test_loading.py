@@ -13,6 +13,7 @@ import torch
 from backbone_helpers import CAPTIONS, images_for, make_open_clip
 from safetensors.torch import save_file
 
+from dcar import builtin
 from dcar.backbone import load_backbone, registry
 from dcar.backbone.base import Backbone
 from dcar.errors import ModelSpecError
@@ -89,8 +90,8 @@ def test_builtin_resolves_inside_package_root(tmp_path, monkeypatch, tiny_open_c
     model = make_open_clip(ARCH, seed=4)
     _write_local_dir(tmp_path / "builtin" / "tiny-model", model, tiny_open_clip_cfg)
     (tmp_path / "builtin" / "not-a-model").mkdir()
-    monkeypatch.setattr(registry, "BUILTIN_ROOT", tmp_path / "builtin")
-    assert registry.builtin_names() == ["tiny-model"]
+    monkeypatch.setattr(builtin, "BUILTIN_ROOT", tmp_path / "builtin")
+    assert builtin.builtin_names() == ["tiny-model"]
     backbone = load_backbone("builtin:tiny-model")
     assert backbone.spec == "builtin:tiny-model"
     _same_features(backbone, model)
@@ -101,7 +102,8 @@ def test_builtin_resolves_inside_package_root(tmp_path, monkeypatch, tiny_open_c
 def test_default_builtin_root_is_inside_the_package():
     import dcar
 
-    assert registry.BUILTIN_ROOT == Path(dcar.__file__).resolve().parent / "builtin"
+    assert builtin.BUILTIN_ROOT == Path(dcar.__file__).resolve().parent / "builtin"
+    assert load_backbone(builtin.SYNTHETIC_SMALL_SPEC).spec == "builtin:synthetic-small"
 
 
 class _Evil:
@@ -172,11 +174,24 @@ def test_register_loader_adds_a_source(monkeypatch):
     assert backbone.spec == "mine:whatever:x"
 
 
-def test_openai_tag_on_gelu_arch_warns_with_the_quickgelu_spec():
-    """Checked without downloading: the warning is issued before open_clip fetches the weights."""
-    with pytest.warns(UserWarning, match="open_clip:ViT-B-32-quickgelu:openai"):
-        registry._warn_quickgelu("open_clip:ViT-B-32:openai", "ViT-B-32", "openai")
+def test_openai_weights_on_a_gelu_arch_warn_before_loading(tmp_path, monkeypatch):
+    """OpenAI tags and files named like OpenAI weights warn, naming the -quickgelu spec; checked
+    without downloading: open_clip's loader is replaced by one that fails, as offline it would."""
+    import open_clip
+
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("offline")
+
+    monkeypatch.setattr(open_clip, "create_model", offline)
+    with pytest.warns(UserWarning, match="open_clip:ViT-B-32-quickgelu:openai"), pytest.raises(ModelSpecError, match="offline"):
+        load_backbone("open_clip:ViT-B-32:openai")
+    weights = tmp_path / "openai-vit-b-32.safetensors"
+    weights.write_bytes(b"")
+    with pytest.warns(UserWarning, match="QuickGELU"), pytest.raises(ModelSpecError):
+        load_backbone(f"open_clip:ViT-B-32:{weights}")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*QuickGELU.*")
-        registry._warn_quickgelu("open_clip:ViT-B-32-quickgelu:openai", "ViT-B-32-quickgelu", "openai")
-        registry._warn_quickgelu("open_clip:ViT-B-32:laion2b_s34b_b79k", "ViT-B-32", "laion2b_s34b_b79k")
+        for quiet in ("open_clip:ViT-B-32-quickgelu:openai", "open_clip:ViT-B-32:laion2b_s34b_b79k"):
+            with pytest.raises(ModelSpecError, match="offline"):
+                load_backbone(quiet)

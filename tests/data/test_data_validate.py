@@ -7,7 +7,8 @@ import pytest
 from data_helpers import caltech_style, save_image, write_json
 
 from cli_helpers import run_cli
-from dcar.data.validate import count_over_length, token_count, validate
+from dcar.backbone.tokenizer import count_over_length, token_count
+from dcar.data.validate import validate
 
 
 

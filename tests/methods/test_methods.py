@@ -42,19 +42,44 @@ def test_zeroshot_is_the_backbone(tiny_backbone, labelled_set):
     assert not method.trainable
 
 
-def test_trainable_parameter_counts(tiny_backbone):
-    info = tiny_backbone.info
-    w, v, e = info.text_width, info.vision_width, info.embed_dim
-    assert build_method("coop", tiny_backbone).count_trainable() == 16 * w
-    j = min(9, info.text_layers)
-    assert build_method("maple", tiny_backbone).count_trainable() == j * 2 * w + j * (w * v + v)
-    assert build_method("clip-adapter", tiny_backbone).count_trainable() == 2 * e * (e // 4)
-    dcar = build_method("dcar", tiny_backbone)
-    caa = e * (e // 4) + e // 4 + (e // 4) * e + e + 1
-    assert dcar.count_trainable() == j * 2 * w + j * (w * v + v) + caa
-    assert build_method("dcar", tiny_backbone, {"caa": False, "image_prompts": False}).count_trainable() == j * 2 * w
-    total = sum(p.numel() for n, p in tiny_backbone.named_parameters() if "logit_scale" not in n)
-    assert build_method("finetune", tiny_backbone).count_trainable() == total
+def test_each_method_trains_only_its_own_tensors(tiny_backbone):
+    backbone_params = {f"backbone.{n}" for n, _ in tiny_backbone.named_parameters() if "logit_scale" not in n}
+    for name in METHODS:  # finetune last: it is the one that unfreezes the backbone
+        method = build_method(name, tiny_backbone)
+        trainable = method.trainable_state_dict()
+        assert method.count_trainable() == sum(t.numel() for t in trainable.values())
+        touched = {n for n in trainable if n.startswith("backbone.")}
+        assert touched == (backbone_params if name == "finetune" else set()), name
+        assert method.trainable == (name != "zeroshot")
+    full = set(build_method("dcar", tiny_backbone).trainable_state_dict())
+    bare = set(build_method("dcar", tiny_backbone, {"caa": False, "image_prompts": False}).trainable_state_dict())
+    assert bare < full and not any(n.startswith("caa.") for n in bare)  # a switched-off part trains nothing
+    assert set(build_method("maple", tiny_backbone).trainable_state_dict()) < full  # DCAR = MaPLe's prompts + CAA
+
+
+def test_a_method_registers_itself_and_appears_in_the_help(tiny_backbone):
+    from dataclasses import dataclass
+
+    from dcar.methods import MethodConfig, RetrievalMethod, method_help, register_method
+    from dcar.methods.registry import DESCRIPTIONS
+
+    @dataclass
+    class ToyConfig(MethodConfig):
+        method = "toy"
+
+    @register_method("a method that only exists in this test")
+    class ToyModel(RetrievalMethod):
+        config_class = ToyConfig
+
+    try:
+        assert isinstance(build_method("toy", tiny_backbone), ToyModel)
+        assert "toy: a method that only exists in this test" in method_help()
+        with pytest.raises(ValueError, match="taken"):
+            register_method("again")(ToyModel)
+    finally:
+        METHODS.pop("toy", None)
+        DESCRIPTIONS.pop("toy", None)
+    assert all(DESCRIPTIONS[n] and "\n" not in DESCRIPTIONS[n] for n in METHODS)  # one line each
 
 
 def test_word_initialised_prompts_equal_the_words(tiny_backbone):

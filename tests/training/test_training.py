@@ -17,7 +17,7 @@ from dcar.evaluation.evaluate import EvalDataset
 from dcar.methods import build_method
 from dcar.training.config import TrainConfig
 from dcar.training.loop import train
-from dcar.training.run import validator
+from dcar.training.selection import score_val
 
 
 def _train(tiny_spec, entries, taxonomy, run_dir: Path, resume=False, stop_after=None):
@@ -26,7 +26,7 @@ def _train(tiny_spec, entries, taxonomy, run_dir: Path, resume=False, stop_after
     cfg = TrainConfig(epochs=3, batch_size=8, num_workers=0, device="cpu", lr=0.01)
     val = EvalDataset("val", entries)
     info = {"method": "dcar", "method_config": method.config.to_dict(), "backbone": tiny_spec}
-    return train(method, entries, validator(val, cfg), cfg, run_dir, info, taxonomy, resume=resume, stop_after_epochs=stop_after)
+    return train(method, entries, score_val(val, cfg.eval_batch_size), cfg, run_dir, info, taxonomy, resume=resume, stop_after_epochs=stop_after)
 
 
 def test_resume_after_a_kill_reaches_the_same_tensors(tiny_spec, labelled_set, tmp_path):
@@ -132,3 +132,50 @@ def test_dcar_rerank_inference_only_reorders_the_top_k(tiny_spec, labelled_set):
         assert b[d]["R@5"] == a[d]["R@5"] and b[d]["R@10"] == a[d]["R@10"]
         assert 0 <= b[d]["R@1"] <= b[d]["R@5"]
     assert (a["i2t"]["R@1"], a["t2i"]["R@1"]) != (b["i2t"]["R@1"], b["t2i"]["R@1"]) or a["i2t"]["R@1"] == 100
+
+
+def _cli_train(tiny_spec, table: Path, images: Path, out: Path, seed: int, capsys) -> dict[str, torch.Tensor]:
+    from cli_helpers import run_cli
+
+    code, _, err = run_cli(["train", "--method", "dcar", "--model", tiny_spec, "--train", str(table), "--val", str(table),
+                            "--images", str(images), "--out", str(out), "--epochs", "2", "--batch-size", "8",
+                            "--workers", "0", "--device", "cpu", "--seed", str(seed), "--lr", "0.01"], capsys)
+    assert code == 0, err
+    files = ("best.safetensors", "resume/epoch-2.safetensors", "resume/optim-2.safetensors")
+    return {f"{name}/{k}": v for name in files for k, v in load_file(str(out / name)).items()}
+
+
+def test_two_cli_trainings_with_one_seed_give_identical_tensors(tiny_spec, labelled_set, tmp_path, capsys):
+    """The run seed drives initialisation, data order, augmentation and DCAR's negatives."""
+    entries, _ = labelled_set
+    table = tmp_path / "set.csv"
+    _write_csv(entries, table)  # with meta-categories: DCAR builds its category negatives
+    images = Path(entries[0].image).parent
+    torch.manual_seed(1)  # whatever the process did before must not matter
+    a = _cli_train(tiny_spec, table, images, tmp_path / "a", 5, capsys)
+    torch.manual_seed(2)
+    b = _cli_train(tiny_spec, table, images, tmp_path / "b", 5, capsys)
+    c = _cli_train(tiny_spec, table, images, tmp_path / "c", 6, capsys)
+    assert a.keys() == b.keys() == c.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) == 0.0
+    assert any(not torch.equal(a[k], c[k]) for k in a)  # the seed is used, not ignored
+    summary = [json.loads((tmp_path / r / "train_summary.json").read_text())["history"] for r in ("a", "b")]
+    assert [h["loss"] for h in summary[0]] == [h["loss"] for h in summary[1]]
+
+
+def test_a_run_written_with_dcars_own_seed_still_loads(tiny_spec, labelled_set, tmp_path):
+    """Before the one run seed, DCAR's config carried a seed of its own: it is ignored, with a note."""
+    from dcar.checkpoint import load_method
+
+    entries, taxonomy = labelled_set
+    run = tmp_path / "run"
+    _train(tiny_spec, entries, taxonomy, run, stop_after=1)
+    info = json.loads((run / "run.json").read_text())
+    info["method_config"]["seed"] = 3
+    (run / "run.json").write_text(json.dumps(info))
+    with pytest.warns(UserWarning, match="'seed' is ignored"):
+        method = load_method(run, which="resume/epoch-1.safetensors")
+    assert "seed" not in method.config.to_dict()
+    with pytest.warns(UserWarning, match="train.seed"):
+        resumed = _train(tiny_spec, entries, taxonomy, run, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]

@@ -18,7 +18,7 @@ from dcar.evaluation.evaluate import EvalDataset
 from dcar.methods import build_method
 from dcar.training.config import TrainConfig
 from dcar.training.loop import train
-from dcar.training.run import validator
+from dcar.training.selection import score_val
 
 
 class Killed(BaseException):
@@ -32,7 +32,7 @@ def _run(spec, entries, run_dir: Path, resume=False, cfg=None, wrap=None, **cfg_
         wrap(method)
     cfg = cfg or TrainConfig(epochs=3, batch_size=8, num_workers=0, device="cpu", lr=0.01, **cfg_overrides)
     info = {"method": "coop", "method_config": method.config.to_dict(), "backbone": spec, "train_config": cfg.to_dict()}
-    return train(method, entries, validator(EvalDataset("val", entries), cfg), cfg, run_dir, info, resume=resume)
+    return train(method, entries, score_val(EvalDataset("val", entries), cfg.eval_batch_size), cfg, run_dir, info, resume=resume)
 
 
 def _writes_into(run_dir: Path, monkeypatch, kill_at: int | None = None) -> list[str]:

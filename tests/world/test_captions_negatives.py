@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dcar.world.captions import caption, name_sentence
 from dcar.world.domains import DOMAINS, PRETRAIN
-from dcar.world.negatives import negative_captions
+from dcar.world.structural_negatives import negative_captions
 from dcar.world.sample import N_TEMPLATES, make_sample
 from dcar.world.vocab import META_BY_NAME
 

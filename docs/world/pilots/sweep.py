@@ -43,7 +43,7 @@ def one(out_root: str, name: str) -> None:
     t = time.time()
     res = train(p, out, progress=False, device=dev)
     res["gpu_train_s"] = time.time() - t
-    rep = diagnose(os.path.join(out, "model"), device=dev, n_pretrain=32 if os.environ.get("SWEEP_DRY") else 1000)
+    rep = diagnose("open_clip:local-dir:" + os.path.join(out, "model"), device=dev, n_pretrain=32 if os.environ.get("SWEEP_DRY") else 1000)
     rep["variant"] = {"name": name, "overrides": VARIANTS[name]}
     with open(os.path.join(out, "diagnose.json"), "w") as f:
         json.dump({"train": res, "diagnose": rep}, f, indent=1)

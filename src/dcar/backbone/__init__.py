@@ -5,14 +5,13 @@ Implementations (``OpenClipBackbone``, ``HFClipBackbone``) are imported lazily b
 """
 
 from dcar.backbone.base import Backbone, BackboneInfo, TowerPrompts
-from dcar.backbone.registry import LOADERS, builtin_names, load_backbone, register_loader
+from dcar.backbone.registry import LOADERS, load_backbone, register_loader
 
 __all__ = [
     "Backbone",
     "BackboneInfo",
     "TowerPrompts",
     "LOADERS",
-    "builtin_names",
     "load_backbone",
     "register_loader",
 ]

@@ -29,8 +29,6 @@ from dcar.errors import ModelSpecError
 Loader = Callable[[str, str, torch.device], Backbone]
 """(rest of the spec after ``PREFIX:``, the full spec, device) -> backbone, not yet frozen."""
 
-# Folder holding the package's built-in models, one local-dir folder per name (tests patch this).
-BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "builtin"
 _OPEN_CLIP_SCHEMAS = ("local-dir", "hf-hub")
 _LOCAL_DIR_CONFIG = "open_clip_config.json"
 
@@ -156,21 +154,12 @@ def load_hf(rest: str, spec: str, device: torch.device) -> Backbone:
 
 
 # --------------------------------------------------------------------------- builtin
-def builtin_names() -> list[str]:
-    """Names usable as ``builtin:NAME`` (folders under BUILTIN_ROOT with an open_clip config)."""
-    if not BUILTIN_ROOT.is_dir():
-        return []
-    return sorted(p.name for p in BUILTIN_ROOT.iterdir() if (p / _LOCAL_DIR_CONFIG).is_file())
-
-
 def load_builtin(rest: str, spec: str, device: torch.device) -> Backbone:
+    """A model shipped in :mod:`dcar.builtin` (which knows where they live)."""
     from dcar.backbone.open_clip_backbone import OpenClipBackbone
+    from dcar.builtin import local_dir_spec
 
-    names = builtin_names()
-    if rest not in names:
-        available = ", ".join(names) or "none installed"
-        raise _fail(spec, f"unknown built-in model {rest!r} (available: {available})")
-    model = _create_open_clip(spec, f"local-dir:{BUILTIN_ROOT / rest}", None, device)
+    model = _create_open_clip(spec, local_dir_spec(rest), None, device)
     return OpenClipBackbone(model, spec)
 
 

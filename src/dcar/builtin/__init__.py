@@ -17,15 +17,22 @@ from dcar.errors import ModelSpecError
 BUILTIN_ROOT = Path(__file__).resolve().parent
 SYNTHETIC_SMALL = "synthetic-small"
 SYNTHETIC_SMALL_SPEC = f"builtin:{SYNTHETIC_SMALL}"
+_CONFIG = "open_clip_config.json"
+
+
+def builtin_names() -> list[str]:
+    """Names usable as ``builtin:NAME`` (folders under BUILTIN_ROOT with an open_clip config)."""
+    if not BUILTIN_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in BUILTIN_ROOT.iterdir() if (p / _CONFIG).is_file())
 
 
 def builtin_dir(name: str) -> Path:
     """The folder of a shipped model."""
-    folder = BUILTIN_ROOT / name
-    if not (folder / "open_clip_config.json").is_file():
-        known = sorted(p.name for p in BUILTIN_ROOT.iterdir() if (p / "open_clip_config.json").is_file())
-        raise ModelSpecError(f"builtin:{name}: no such built-in model (known: {', '.join(known) or 'none'})")
-    return folder
+    if name not in builtin_names():
+        known = ", ".join(builtin_names()) or "none installed"
+        raise ModelSpecError(f"builtin:{name}: unknown built-in model (available: {known})")
+    return BUILTIN_ROOT / name
 
 
 def local_dir_spec(name: str) -> str:

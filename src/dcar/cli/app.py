@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Read, check, build, split and synthesise datasets.")
 app.add_typer(data_app, name="data")
+world_app = typer.Typer(no_args_is_help=True, help="The procedural fine-grained world: check a model against it.")
+app.add_typer(world_app, name="world")
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -50,7 +50,7 @@ def build_command(
     prefix: str = typer.Option(
         "This is {a} {class}.", "--prefix", help="Caption prefix ('' for none); {class}, {a}, {meta}."
     ),
-    max_tokens: int = typer.Option(77, "--max-tokens", min=8, help="Text encoder context incl. start/end tokens."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=8, help="Text encoder context incl. start/end tokens (default: CLIP's, 77)."),
     workers: int = typer.Option(4, "--workers", min=1, help="Parallel requests."),
     attempts: int = typer.Option(4, "--attempts", min=1, help="Tries per request (retries with backoff)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per HTTP request (openai:)."),
@@ -73,14 +73,16 @@ def build_command(
     Answers are cached as they arrive: rerun a killed run with the same options and only what is missing is asked.
     Images that still fail after the retries are skipped and listed in OUT.skipped.tsv. See docs/build.md.
     """
-    from dcar.data.build.builder import BuildOptions
-    from dcar.data.build.captioners.base import CaptionerOptions
-    from dcar.data.build.pipeline import BuildConfig, build_dataset
-    from dcar.data.build.prompts import DEFAULT_PROMPTS, VERIFY_PROMPT
-    from dcar.data.build.retry import RetryPolicy
+    from dcar.backbone.tokenizer import CLIP_CONTEXT_LENGTH
+    from dcar.captioning.builder import BuildOptions
+    from dcar.captioning.captioners.base import CaptionerOptions
+    from dcar.captioning.pipeline import BuildConfig, build_dataset
+    from dcar.captioning.questions import DEFAULT_PROMPTS, VERIFY_PROMPT
+    from dcar.captioning.retry import RetryPolicy
 
     options = BuildOptions(
-        prompts=tuple(prompt) if prompt else DEFAULT_PROMPTS, prefix=prefix or None, max_tokens=max_tokens,
+        prompts=tuple(prompt) if prompt else DEFAULT_PROMPTS, prefix=prefix or None,
+        max_tokens=max_tokens or CLIP_CONTEXT_LENGTH,
         workers=workers, retry=RetryPolicy(attempts=attempts), max_consecutive_failures=max_failures, progress=progress,
     )
     if timeout <= 0:

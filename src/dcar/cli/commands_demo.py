@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from dcar.builtin import SYNTHETIC_SMALL_SPEC
 from dcar.cli.app import app, locks_outputs
 
 
@@ -14,7 +15,7 @@ from dcar.cli.app import app, locks_outputs
 def demo_command(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for data, runs, results.json, report.md, recall.png."),
     domain: str = typer.Option("garden", "--domain", help="World domain (`dcar data synth --list`)."),
-    model: str = typer.Option("builtin:synthetic-small", "--model", help="Backbone spec."),
+    model: str = typer.Option(SYNTHETIC_SMALL_SPEC, "--model", help="Backbone spec."),
     epochs: int = typer.Option(8, "--epochs", min=1),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:

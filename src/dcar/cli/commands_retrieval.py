@@ -31,7 +31,7 @@ def load_encoder(model: str | None, device: str, checkpoint: Path | None = None)
     """The encoder to evaluate: a trained run (``--checkpoint RUN_DIR``) or the zero-shot model."""
     if checkpoint is not None:
         from dcar.methods.encoder import MethodEncoder
-        from dcar.training.checkpoint import load_method, read_run
+        from dcar.checkpoint import load_method, read_run
 
         if model is not None and model != read_run(checkpoint)["backbone"]:
             raise DcarError(f"{checkpoint} was trained on {read_run(checkpoint)['backbone']}, not {model}: drop --model")
@@ -205,7 +205,7 @@ def _read_lines(path: Path) -> list[str]:
     characters that str.splitlines treats as breaks)."""
     from dcar.files import read_text
 
-    text = read_text(path, "text file with one item per line")
+    text = read_text(path)
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and lines[-1] == "" else lines
 

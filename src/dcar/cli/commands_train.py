@@ -10,6 +10,7 @@ from rich.console import Console
 
 from dcar.cli.app import app, locks_outputs
 from dcar.errors import DcarError
+from dcar.methods import method_help  # the help text lists the registered methods
 from dcar.training.config import TrainConfig
 
 _D = TrainConfig()  # the defaults the help texts show
@@ -37,7 +38,7 @@ def _read_config(path: Path | None) -> dict:
 @app.command("train")
 @locks_outputs(out="folder")
 def train_command(
-    method: str = typer.Option(..., "--method", help="zeroshot, coop, clip-adapter, maple, dcar, finetune."),
+    method: str = typer.Option(..., "--method", help=f"One of: {method_help()}."),
     model: str = typer.Option(..., "--model", help="Backbone spec, e.g. builtin:synthetic-small, open_clip:ViT-B-32:openai."),
     train: Path = typer.Option(..., "--train", help="Training set (FDRD JSON, CSV, JSONL or image folder)."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation set: best-on-val selection (else the last epoch)."),

@@ -1,14 +1,16 @@
-"""`dcar data synth` (write a procedural-world split as FDRD data) and `dcar pretrain` (train the small CLIP)."""
+"""`dcar data synth` (write a procedural-world split as FDRD data), `dcar pretrain` (train the small CLIP) and
+`dcar world diagnose` (how a model behaves on the world)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
 
-from dcar.cli.app import app, data_app, locks_outputs
+from dcar.builtin import SYNTHETIC_SMALL_SPEC
+from dcar.cli.app import app, data_app, locks_outputs, world_app
 from dcar.errors import DcarError
 
 _console = Console()
@@ -62,3 +64,36 @@ def pretrain(
                        f"{result['train_wall_s'] / 60:.1f} min; load it with open_clip 'local-dir:{out / 'model'}'")
     else:
         _console.print(f"stopped at step {result['step']}; run the same command again to resume")
+
+
+@world_app.command("diagnose")
+def diagnose(
+    model: str = typer.Option(SYNTHETIC_SMALL_SPEC, "--model", help="Model spec, as for --model elsewhere."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write diagnose.json and diagnose.md into this folder."),
+    seed: int = typer.Option(0, "--seed", help="World seed."),
+    device: str = typer.Option("cpu", "--device", help="torch device (cpu, cuda)."),
+    domain: Optional[List[str]] = typer.Option(None, "--domain", help="A downstream domain (repeatable; default: all)."),
+    n_pretrain: int = typer.Option(1000, "--n-pretrain", min=2, help="Held-out pretraining pairs in the gallery."),
+    n_test: Optional[int] = typer.Option(None, "--n-test", min=2, help="At most this many test images per domain."),
+    from_json: Optional[Path] = typer.Option(None, "--from-json", help="Only re-render the table of an earlier diagnose.json."),
+) -> None:
+    """Zero-shot recall, top-1 error kinds, hard-negative accuracy and a linear probe on the world."""
+    import json
+
+    from dcar.world.diagnose import diagnose as run_diagnosis
+    from dcar.world.diagnose import to_markdown, write_report
+    from dcar.world.domains import downstream_domains
+
+    if from_json is not None:
+        try:
+            report = json.loads(from_json.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DcarError(f"{from_json}: not a readable diagnose.json ({err})") from None
+    else:
+        unknown = [d for d in domain or [] if d not in downstream_domains()]
+        if unknown:
+            raise DcarError(f"--domain {unknown[0]!r}: not a downstream domain (see `dcar data synth --list`)")
+        report = run_diagnosis(model, seed, n_pretrain, device, domain or None, n_test)
+    typer.echo(to_markdown(report))
+    if out is not None:
+        write_report(report, out)

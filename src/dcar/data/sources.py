@@ -30,7 +30,6 @@ from dcar.errors import DataError
 from dcar.files import check_readable_file, text_problem
 
 Format = Literal["fdrd", "csv", "jsonl", "folder"]
-TABLE_FIELDS = ("key", "image", "caption", "category", "meta_category")
 
 
 @dataclass

@@ -10,39 +10,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
+from dcar.backbone.tokenizer import CLIP_CONTEXT_LENGTH, count_over_length
 from dcar.data.images import UnreadableImage, load_image
 from dcar.data.sources import LoadedEntries, load_entries
 
-# CLIP's text context: start token + caption tokens + end token must fit in 77 positions.
-CONTEXT_LENGTH = 77
 MAX_LISTED = 5  # examples per problem kind, so the report stays readable on 100k-entry files
-
-
-@lru_cache(maxsize=1)
-def _tokenizer():
-    from open_clip.tokenizer import SimpleTokenizer  # import late: open_clip pulls in torch
-
-    return SimpleTokenizer()
-
-
-def token_count(text: str) -> int:
-    """Tokens CLIP's BPE tokenizer gives ``text``, counting the start and end tokens."""
-    return len(_tokenizer().encode(text)) + 2
-
-
-def count_over_length(texts: Iterable[str], context_length: int = CONTEXT_LENGTH) -> int:
-    """How many texts would be truncated by a CLIP text encoder (each distinct text encoded once)."""
-    lengths: dict[str, int] = {}
-    over = 0
-    for t in texts:
-        if t not in lengths:
-            lengths[t] = token_count(t)
-        over += lengths[t] > context_length
-    return over
 
 
 def check_images(
@@ -75,6 +50,7 @@ def validate(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    context_length: int = CLIP_CONTEXT_LENGTH,
 ) -> dict:
     """A report on ``source`` (see ``dcar data validate --help`` for the keys).
 
@@ -96,8 +72,8 @@ def validate(
         "negatives_max": max((len(e.negatives) for e in entries), default=0),
         "identical_negatives": identical,
         "empty_captions": sum(not e.caption.strip() for e in entries),
-        "over_length_captions": count_over_length(e.caption for e in entries if e.caption),
-        "over_length_negatives": count_over_length(negatives),
+        "over_length_captions": count_over_length((e.caption for e in entries if e.caption), context_length),
+        "over_length_negatives": count_over_length(negatives, context_length),
         "image_root": str(data.image_root) if data.image_root else None,
         "missing_images": len(data.missing_images) if data.image_root else None,
         "unreadable_images": None,
@@ -106,7 +82,7 @@ def validate(
     report["problems"] += [f"skipped: {s}" for s in data.skipped[:MAX_LISTED]]
     if report["over_length_captions"]:
         report["problems"].append(
-            f"{report['over_length_captions']} captions exceed CLIP's {CONTEXT_LENGTH}-token context "
+            f"{report['over_length_captions']} captions exceed the {context_length}-token text context "
             "and will be truncated"
         )
     if data.image_root and decode:

@@ -7,6 +7,7 @@ a method is only its trainable tensors plus its config; the backbone comes from 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -35,6 +36,9 @@ class MethodConfig:
     """Base of every method's config. Subclasses add their own fields (all JSON-serialisable)."""
 
     method: ClassVar[str] = ""
+    # Keys earlier versions wrote that no longer mean anything, with the note shown when a saved
+    # config still carries one (old run folders must keep loading).
+    retired: ClassVar[dict[str, str]] = {}
     optimizer: OptimizerDefaults = field(default_factory=OptimizerDefaults)
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +47,9 @@ class MethodConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "MethodConfig":
         values = {k: v for k, v in values.items() if k != "method"}
+        for key in sorted(set(values) & set(cls.retired)):
+            warnings.warn(f"{cls.method} config: {key!r} is ignored ({cls.retired[key]})", UserWarning, stacklevel=2)
+            del values[key]
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
@@ -105,13 +112,26 @@ class RetrievalMethod(nn.Module):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.image_features(pixels.to(self.backbone.device)).float(), dim=-1)
 
+    # ---- re-rank inference -----------------------------------------------------------------
+    @property
+    def rerank_k(self) -> int:
+        """Candidates per query the evaluation re-scores pairwise with
+        :meth:`encode_texts_for_images` after the indexable first stage; 0: no re-ranking."""
+        return 0
+
+    def encode_texts_for_images(self, texts: list[str], frozen_image_features: torch.Tensor) -> torch.Tensor:
+        """Text j encoded for image j (given its frozen, un-prompted features). By default a
+        caption's features do not depend on the image."""
+        return self.encode_texts(texts)
+
     # ---- training --------------------------------------------------------------------------
     @property
     def trainable(self) -> bool:
         return any(p.requires_grad for p in self.parameters())
 
-    def prepare_training(self, entries: list[Entry], taxonomy: dict[str, str] | None) -> None:
-        """Called once before training with the training entries (e.g. to build negatives)."""
+    def prepare_training(self, entries: list[Entry], taxonomy: dict[str, str] | None, seed: int = 0) -> None:
+        """Called once before training with the training entries and the run seed (e.g. to build
+        negatives: anything random here must follow ``seed``)."""
 
     def training_losses(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         """Losses for one batch; key ``loss`` is what is minimised. Default: L_con, the symmetric

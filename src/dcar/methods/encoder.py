@@ -16,8 +16,7 @@ class MethodEncoder:
         self.impl = method.eval()
         self.model = method.backbone.spec
         self.method = label or method.config.method
-        # DCAR's re-rank inference: the evaluation re-scores each query's top-K pairwise.
-        self.rerank_k = method.config.rerank_k if getattr(method.config, "inference", "unit") == "rerank" else 0
+        self.rerank_k = method.rerank_k  # > 0: the evaluation re-scores each query's top-K pairwise
 
     def frozen_encoder(self):
         from dcar.evaluation.encoders import ZeroShotEncoder

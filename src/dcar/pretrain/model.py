@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.model import CLIP
-from safetensors.torch import save_file
 
 from dcar.atomic import write_json_atomic
+from dcar.checkpoint import save_tensors_atomic
 
 CONFIG_NAME = "open_clip_config.json"
 WEIGHTS_NAME = "open_clip_model.safetensors"
@@ -55,9 +55,7 @@ def save_local_dir(model: CLIP, model_cfg: dict, image_size: int, out: str | Pat
     out.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
              for k, v in model.state_dict().items()}
-    tmp = out / f".{WEIGHTS_NAME}.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    tmp.replace(out / WEIGHTS_NAME)
+    save_tensors_atomic(state, out / WEIGHTS_NAME, metadata={"format": "pt"})
     config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg(image_size)}
     if provenance:
         config["dcar"] = provenance

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
+
+from dcar.atomic import save_figure_atomic
 
 
 def read_log(path: str | Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -40,9 +41,6 @@ def plot_loss_curve(log: str | Path, out: str | Path, title: str = "") -> Path:
         ax2.set_ylim(0, 100)
     ax.set_title(title)
     fig.tight_layout()
-    out = Path(out)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp)
+    save_figure_atomic(fig, out)
     plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return Path(out)

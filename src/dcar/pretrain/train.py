@@ -10,9 +10,7 @@ weights an uninterrupted run would have.
 from __future__ import annotations
 
 import csv
-import io
 import math
-import os
 import signal
 import time
 from dataclasses import asdict
@@ -23,10 +21,10 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 from tqdm import tqdm
 
-from dcar.atomic import write_json_atomic
+from dcar.atomic import write_csv_atomic, write_json_atomic
 from dcar.errors import DcarError
 from dcar.evaluation.recall import recall_at_k
-from dcar.pretrain.checkpoint import load_checkpoint, save_checkpoint
+from dcar.checkpoint import load_checkpoint, save_checkpoint
 from dcar.pretrain.data import WorldPairs, collate, normalise, pretrain_loader
 from dcar.pretrain.model import build_model, encode_text_fast, save_local_dir
 from dcar.pretrain.presets import Preset
@@ -85,13 +83,7 @@ class _CsvLog:
                             rows.append(row)
                     except (KeyError, TypeError, ValueError):
                         continue  # a line cut short by the kill
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-        os.replace(tmp, path)
+        write_csv_atomic(rows, LOG_FIELDS, path)
         self.file = open(path, "a", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.file, LOG_FIELDS)
 

@@ -18,7 +18,7 @@ class TrainConfig:
     weight_decay: float | None = None
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
-    seed: int = 0
+    seed: int = 0  # the one run seed: initialisation, data order, augmentation and negatives
     num_workers: int = 1
     device: str | None = None  # None: cuda when present, else cpu
     amp: bool = True  # autocast (bf16) on CUDA only; CPU runs in fp32

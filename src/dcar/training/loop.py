@@ -1,37 +1,35 @@
 """The training loop shared by every method: per-epoch schedule, best-on-val selection, logs,
 atomic checkpoints and exact resume.
 
-Determinism: each epoch reseeds torch and the data order from (seed, epoch), negatives are fixed
-per entry, and the optimiser state is saved after every epoch, so a run killed and resumed with
---resume ends with the same tensors as an uninterrupted one (CPU, same seed).
+Determinism: one run seed (``TrainConfig.seed``) drives everything random. The trainable
+parameters are initialised from it (``build_method(..., seed=)``), each epoch reseeds torch and the
+data order from (seed, epoch), and negatives are drawn once per entry from it. The optimiser state
+is saved after every epoch, so two runs with one seed end equal on CPU, and a run killed and
+resumed with --resume ends with the same tensors as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dcar.atomic import write_text_atomic
+from dcar.atomic import write_csv_atomic
 from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
-from dcar.training import checkpoint as ckpt
+from dcar import checkpoint as ckpt
 from dcar.training.config import TrainConfig
 from dcar.training.resume import commit_epoch, fresh_state, restore
 from dcar.data.records import Entry
 from dcar.training.data import train_loader
 from dcar.training.schedule import epoch_lr
-
-Validator = Callable[[RetrievalMethod], dict[str, Any]]
-
+from dcar.training.selection import ValScorer, selection_score
 
 @dataclass
 class TrainResult:
@@ -55,11 +53,6 @@ def make_optimizer(method: RetrievalMethod, cfg: TrainConfig) -> torch.optim.Opt
     raise DcarError(f"unknown optimiser {name!r} (sgd or adamw)")
 
 
-def selection_score(metrics: dict[str, Any]) -> float:
-    """Mean of image-to-text and text-to-image R@1: what best-on-val maximises."""
-    return 0.5 * (metrics["i2t"]["R@1"] + metrics["t2i"]["R@1"])
-
-
 def _autocast(cfg: TrainConfig, device: torch.device):
     if cfg.amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -69,7 +62,7 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 def train(
     method: RetrievalMethod,
     train_entries: list[Entry],
-    validate: Validator | None,
+    score_val: ValScorer | None,
     cfg: TrainConfig,
     run_dir: Path,
     run_info: dict[str, Any],
@@ -88,7 +81,7 @@ def train(
     method.to(device)
     if not method.trainable:
         raise DcarError(f"method {method.config.method} has no trainable parameters; use `dcar eval`")
-    method.prepare_training(train_entries, taxonomy)
+    method.prepare_training(train_entries, taxonomy, cfg.seed)
     optimizer = make_optimizer(method, cfg)
     state = fresh_state()
     if resume and (run_dir / ckpt.STATE_JSON).exists():
@@ -107,10 +100,10 @@ def train(
         if stop_after_epochs is not None and epochs_done_here >= stop_after_epochs:
             break
         row = _train_epoch(method, optimizer, train_entries, cfg, device, epoch, state, run_dir, console)
-        if validate is not None:
+        if score_val is not None:
             method.eval()
             with torch.no_grad():
-                metrics = validate(method)
+                metrics = score_val(method)
             row.update(val_i2t_r1=metrics["i2t"]["R@1"], val_t2i_r1=metrics["t2i"]["R@1"])
             score = selection_score(metrics)
         else:  # nothing to select on: the last epoch is the result
@@ -237,12 +230,7 @@ def _log(run_dir: Path, writer, history: list[dict[str, Any]]) -> None:
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """metrics.csv rewritten whole from the history, so a kill never leaves a row out or twice."""
-    fields = list(dict.fromkeys(k for r in history for k in r))
-    text = io.StringIO()
-    w = csv.DictWriter(text, fieldnames=fields)
-    w.writeheader()
-    w.writerows(history)
-    write_text_atomic(text.getvalue(), run_dir / "metrics.csv")
+    write_csv_atomic(history, list(dict.fromkeys(k for r in history for k in r)), run_dir / "metrics.csv")
 
 
 def _row_text(row: dict[str, Any], epochs: int) -> str:

@@ -29,7 +29,7 @@ from safetensors import safe_open
 from dcar.atomic import write_json_atomic
 from dcar.errors import DcarError
 from dcar.files import read_json
-from dcar.training import checkpoint as ckpt
+from dcar import checkpoint as ckpt
 from dcar.training.config import TrainConfig
 
 RESUME_DIR = "resume"

@@ -12,26 +12,17 @@ from dcar.atomic import write_json_atomic
 from dcar.data.sources import load_entries
 from dcar.data.taxonomy import read_taxonomy
 from dcar.errors import DcarError
-from dcar.evaluation.evaluate import EvalDataset, evaluate, load_eval_dataset
-from dcar.methods.base import RetrievalMethod
-from dcar.methods.encoder import MethodEncoder
+from dcar.evaluation.evaluate import load_eval_dataset
 from dcar.methods.registry import build_method
 from dcar.training.config import TrainConfig
 from dcar.training.loop import train
+from dcar.training.selection import score_val
 
 
 def taxonomy_from_entries(entries) -> dict[str, str] | None:
     """Entries that carry a meta-category (CSV/JSONL column, synthetic world) define a taxonomy."""
     pairs = {e.category: e.meta_category for e in entries if e.meta_category}
     return pairs or None
-
-
-def validator(dataset: EvalDataset, cfg: TrainConfig):
-    def validate(method: RetrievalMethod) -> dict[str, Any]:
-        results = evaluate(MethodEncoder(method), [dataset], batch_size=cfg.eval_batch_size, num_workers=0, progress=False)
-        return results["datasets"][dataset.name]
-
-    return validate
 
 
 def run_training(
@@ -69,7 +60,7 @@ def run_training(
     val = load_eval_dataset(val_source, val_images, "val") if val_source else None
 
     backbone = load_backbone(model, device=cfg.device)
-    method = build_method(method_name, backbone, method_overrides)
+    method = build_method(method_name, backbone, method_overrides, seed=cfg.seed)
     run_info = {
         "method": method_name,
         "method_config": method.config.to_dict(),
@@ -79,7 +70,7 @@ def run_training(
         "dcar_version": dcar.__version__,
     }
     result = train(
-        method, entries, validator(val, cfg) if val else None, cfg, out, run_info, taxonomy, resume, console
+        method, entries, score_val(val, cfg.eval_batch_size) if val else None, cfg, out, run_info, taxonomy, resume, console
     )
     summary = {
         "best_epoch": result.best_epoch,

@@ -14,7 +14,7 @@ torch and open_clip, so it is not imported here).
 from dcar.world.captions import caption
 from dcar.world.domains import DOMAINS, PRETRAIN, downstream_domains, get_domain
 from dcar.world.export import MaterialisedSplit, materialise
-from dcar.world.negatives import negative_captions
+from dcar.world.structural_negatives import negative_captions
 from dcar.world.render import render
 from dcar.world.sample import Sample, make_sample
 

@@ -1,6 +1,6 @@
 """Does a CLIP pretrained on the world behave like the paper's setting?
 
-Measures, for an open_clip model folder (default: the shipped ``builtin:synthetic-small``):
+Measures, for any model spec ``load_backbone`` reads (default: the shipped ``builtin:synthetic-small``):
 
 - held-out pretraining-style pairs (a gallery of 1,000): zero-shot Recall@K;
 - each downstream domain's test split: zero-shot Recall@K, and what the top-1 mistakes are:
@@ -8,53 +8,44 @@ Measures, for an open_clip model folder (default: the shipped ``builtin:syntheti
   something else; plus hard-negative accuracy on the world's negatives and zero-shot subcategory
   classification ("This is a {subcategory}.") as a direct probe of fine-grained knowledge.
 
-Run: ``python -m dcar.world.diagnose [--model DIR] [--out docs/world]`` (writes diagnose.json/.md).
-Images go through the model's own open_clip preprocessing, as real images would.
+Run: ``dcar world diagnose [--model SPEC] [--out docs/world]`` (writes diagnose.json/.md).
+Images go through the model's own preprocessing, as real images would.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dcar.atomic import write_json_atomic
+from dcar.atomic import write_json_atomic, write_text_atomic
+from dcar.backbone import Backbone, load_backbone
 from dcar.evaluation.recall import hard_negative_accuracy, recall_at_k
 from dcar.world.captions import caption, name_sentence
 from dcar.world.domains import PRETRAIN, downstream_domains, get_domain, split_size
-from dcar.world.negatives import negative_captions
+from dcar.world.structural_negatives import negative_captions
 from dcar.world.render import render
 from dcar.world.sample import Sample, make_sample
 
 ATTRIBUTES = ("colour", "size", "position", "background", "count", "pattern")
 
 
-def load_model(model_dir: str | Path, device: str = "cpu"):
-    """(model, preprocess, tokenizer) from an open_clip local-dir folder, loaded the standard way."""
-    import open_clip
-
-    spec = f"local-dir:{Path(model_dir).resolve()}"
-    model, _, preprocess = open_clip.create_model_and_transforms(spec, device=device)
-    tokenizer = open_clip.get_tokenizer(spec)
-    return model.eval(), preprocess, lambda texts: tokenizer(texts).to(device)
-
-
 @torch.no_grad()
-def embed_texts(model, tokenizer, texts: list[str], batch: int = 512) -> torch.Tensor:
-    out = [model.encode_text(tokenizer(texts[i:i + batch])) for i in range(0, len(texts), batch)]
+def embed_texts(model: Backbone, texts: list[str], batch: int = 512) -> torch.Tensor:
+    out = [model.encode_text(model.tokenize(texts[i:i + batch]).to(model.device)) for i in range(0, len(texts), batch)]
     return F.normalize(torch.cat(out).float(), dim=-1).cpu()
 
 
 @torch.no_grad()
-def embed_samples(model, preprocess, samples: list[Sample], image_size: int, batch: int = 256) -> torch.Tensor:
+def embed_samples(model: Backbone, samples: list[Sample], batch: int = 256) -> torch.Tensor:
+    """Rendered at the model's input size, then through its own eval preprocessing."""
+    preprocess, size = model.image_transform(train=False), model.info.image_size
     out = []
     for i in range(0, len(samples), batch):
-        pixels = torch.stack([preprocess(render(s, image_size)) for s in samples[i:i + batch]])
-        out.append(model.encode_image(pixels.to(next(model.parameters()).device)))
+        pixels = torch.stack([preprocess(render(s, size)) for s in samples[i:i + batch]])
+        out.append(model.encode_image(pixels.to(model.device)))
     return F.normalize(torch.cat(out).float(), dim=-1).cpu()
 
 
@@ -87,18 +78,18 @@ def error_breakdown(sim: torch.Tensor, samples: list[Sample], captions: list[str
 
 
 @torch.no_grad()
-def negatives_accuracy(model, tokenizer, img: torch.Tensor, samples: list[Sample], pos: torch.Tensor) -> float:
+def negatives_accuracy(model: Backbone, img: torch.Tensor, samples: list[Sample], pos: torch.Tensor) -> float:
     """Share of images whose caption beats all 4 world negatives (percent)."""
     negs = [negative_captions(s) for s in samples]
-    flat = embed_texts(model, tokenizer, [t for group in negs for t in group]).view(len(samples), -1, img.shape[1])
+    flat = embed_texts(model, [t for group in negs for t in group]).view(len(samples), -1, img.shape[1])
     return round(hard_negative_accuracy(img, pos, flat), 2)
 
 
 @torch.no_grad()
-def subcategory_accuracy(model, tokenizer, img: torch.Tensor, samples: list[Sample], subs: tuple[str, ...]) -> dict:
+def subcategory_accuracy(model: Backbone, img: torch.Tensor, samples: list[Sample], subs: tuple[str, ...]) -> dict:
     """Zero-shot classification with "This is a {name}." among the domain's subcategories."""
     prompts = [name_sentence(s) for s in subs]
-    pred = (img @ embed_texts(model, tokenizer, prompts).T).argmax(1).tolist()
+    pred = (img @ embed_texts(model, prompts).T).argmax(1).tolist()
     truth = [subs.index(s.subcategory) for s in samples]
     meta_of = [get_domain(samples[0].domain).taxonomy[s] for s in subs]
     return {
@@ -108,14 +99,13 @@ def subcategory_accuracy(model, tokenizer, img: torch.Tensor, samples: list[Samp
     }
 
 
-def linear_probe(model, preprocess, domain: str, image_size: int, seed: int, test_img: torch.Tensor,
-                 test_samples: list[Sample]) -> float:
+def linear_probe(model: Backbone, domain: str, seed: int, test_img: torch.Tensor, test_samples: list[Sample]) -> float:
     """Test accuracy (percent) of a logistic-regression probe on frozen image features trained on
     the domain's few-shot train split: how much subcategory information the frozen image tower
     already carries (the head-room a prompt method can reach without changing the encoders)."""
     d = get_domain(domain)
     train = [make_sample(d, "train", i, seed) for i in range(split_size(d, "train"))]
-    x = embed_samples(model, preprocess, train, image_size)
+    x = embed_samples(model, train)
     y = torch.tensor([d.subcategories.index(s.subcategory) for s in train])
     torch.manual_seed(seed)
     head = torch.nn.Linear(x.shape[1], len(d.subcategories))
@@ -129,41 +119,36 @@ def linear_probe(model, preprocess, domain: str, image_size: int, seed: int, tes
         return round(float((head(test_img * 10).argmax(1) == truth).float().mean()) * 100, 2)
 
 
-def evaluate(model, preprocess, tokenizer, samples: list[Sample], image_size: int, subs=None) -> dict:
+def evaluate(model: Backbone, samples: list[Sample], subs=None) -> dict:
     captions = [caption(s) for s in samples]
-    img = embed_samples(model, preprocess, samples, image_size)
-    txt = embed_texts(model, tokenizer, captions)
+    img = embed_samples(model, samples)
+    txt = embed_texts(model, captions)
     sim = img @ txt.T
     recall = recall_at_k(img, txt, torch.arange(len(samples)))
     result = {"n": len(samples),
               "recall": {d: {k: round(v, 2) for k, v in r.items()} for d, r in recall.items()},
               "top1_errors": error_breakdown(sim, samples, captions),
-              "hard_negative_accuracy": negatives_accuracy(model, tokenizer, img, samples, txt)}
+              "hard_negative_accuracy": negatives_accuracy(model, img, samples, txt)}
     if subs:
-        result["zero_shot_classification"] = subcategory_accuracy(model, tokenizer, img, samples, subs)
+        result["zero_shot_classification"] = subcategory_accuracy(model, img, samples, subs)
         result["zero_shot_classification"]["linear_probe_16shot"] = linear_probe(
-            model, preprocess, samples[0].domain, image_size, samples[0].seed, img, samples)
+            model, samples[0].domain, samples[0].seed, img, samples)
     return result
 
 
-def _describe(model_dir: str | Path) -> str:
-    """``builtin:NAME`` for a shipped model, else the folder as given."""
-    from dcar.builtin import BUILTIN_ROOT
-
-    folder = Path(model_dir).resolve()
-    return f"builtin:{folder.name}" if folder.parent == BUILTIN_ROOT else str(model_dir)
-
-
-def diagnose(model_dir: str | Path, seed: int = 0, n_pretrain: int = 1000, device: str = "cpu") -> dict:
-    model, preprocess, tokenizer = load_model(model_dir, device)
-    image_size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
-    report = {"model": _describe(model_dir), "seed": seed, "domains": {}}
+def diagnose(model: str, seed: int = 0, n_pretrain: int = 1000, device: str = "cpu",
+             domains: list[str] | None = None, n_test: int | None = None) -> dict:
+    """The report for model spec ``model`` on the held-out pretraining pairs and the test split of
+    each of ``domains`` (default: every downstream domain), at most ``n_test`` images each."""
+    backbone = load_backbone(model, device=device).freeze().eval()
+    report = {"model": model, "seed": seed, "domains": {}}
     heldout = [make_sample(PRETRAIN, "test", i, seed) for i in range(n_pretrain)]
-    report["pretrain_heldout"] = evaluate(model, preprocess, tokenizer, heldout, image_size)
-    for name in downstream_domains():
+    report["pretrain_heldout"] = evaluate(backbone, heldout)
+    for name in domains or downstream_domains():
         d = get_domain(name)
-        samples = [make_sample(d, "test", i, seed) for i in range(split_size(d, "test"))]
-        report["domains"][name] = evaluate(model, preprocess, tokenizer, samples, image_size, d.subcategories)
+        n = min(split_size(d, "test"), n_test or split_size(d, "test"))
+        samples = [make_sample(d, "test", i, seed) for i in range(n)]
+        report["domains"][name] = evaluate(backbone, samples, d.subcategories)
     return report
 
 
@@ -200,27 +185,7 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    from dcar.builtin import builtin_dir
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=str(builtin_dir("synthetic-small")), help="open_clip local-dir folder")
-    ap.add_argument("--out", default=None, help="write diagnose.json and diagnose.md here")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--from-json", default=None, help="only re-render the table of an earlier diagnose.json")
-    args = ap.parse_args(argv)
-    if args.from_json:
-        report = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
-    else:
-        report = diagnose(args.model, args.seed, device=args.device)
-    text = to_markdown(report)
-    print(text)
-    if args.out:
-        out = Path(args.out)
-        write_json_atomic(report, out / "diagnose.json")
-        (out / "diagnose.md").write_text(text, encoding="utf-8")
-
-
-if __name__ == "__main__":
-    main()
+def write_report(report: dict, out: str | Path) -> None:
+    out = Path(out)
+    write_json_atomic(report, out / "diagnose.json")
+    write_text_atomic(to_markdown(report), out / "diagnose.md")

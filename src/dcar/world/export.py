@@ -19,7 +19,7 @@ from dcar.data.taxonomy import write_taxonomy
 from dcar.errors import DcarError
 from dcar.world.captions import caption
 from dcar.world.domains import get_domain, split_size
-from dcar.world.negatives import negative_captions
+from dcar.world.structural_negatives import negative_captions
 from dcar.world.render import DEFAULT_SIZE, render
 from dcar.world.sample import Sample, make_sample
 
@@ -38,7 +38,7 @@ NEGATIVE_SOURCES = ("world", "shared")
 def entry_for(s: Sample, negatives: int = 4, shared_generator=None) -> Entry:
     """The FDRD record of a sample; ``image`` is relative to the export folder.
 
-    Negatives come from the sample's structure (:mod:`dcar.world.negatives`), or from the shared
+    Negatives come from the sample's structure (:mod:`dcar.world.structural_negatives`), or from the shared
     text-based ``dcar.negatives`` generator when one is given.
     """
     text = caption(s)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from dcar.atomic import save_figure_atomic
 from dcar.world.domains import downstream_domains, get_domain
 from dcar.world.render import render_array
 from dcar.world.sample import make_sample
@@ -14,11 +14,7 @@ from dcar.world.vocab import META_CATEGORIES
 
 
 def _save(fig, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp)
-    os.replace(tmp, out)
-    return out
+    return save_figure_atomic(fig, out)
 
 
 def sibling_grid(out: str | Path, seed: int = 0) -> Path:

@@ -7,6 +7,7 @@ import torch
 from dcar.adapters import ClipAdapter
 from dcar.backbone.base import Backbone
 from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod
+from dcar.methods.registry import register_method
 
 
 @dataclass
@@ -23,7 +24,8 @@ class ClipAdapterConfig(MethodConfig):
     optimizer: OptimizerDefaults = field(default_factory=lambda: OptimizerDefaults("sgd", 0.002, 5e-4))
 
 
-class ClipAdapterMethod(RetrievalMethod):
+@register_method("a residual bottleneck MLP on the image features")
+class ClipAdapterModel(RetrievalMethod):
     config_class = ClipAdapterConfig
 
     def __init__(self, backbone: Backbone, config: ClipAdapterConfig):

@@ -1,5 +1,5 @@
 """CoOp: learnable text context vectors after the start token (shallow, text tower only)."""
 
-from dcar.methods.coop.model import CoOp, CoOpConfig
+from dcar.methods.coop.model import CoOpConfig, CoOpModel
 
-__all__ = ["CoOp", "CoOpConfig"]
+__all__ = ["CoOpConfig", "CoOpModel"]

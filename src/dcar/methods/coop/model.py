@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from dcar.backbone.base import Backbone, TowerPrompts
 from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod
+from dcar.methods.registry import register_method
 from dcar.prompts import TextPrompts
 
 
@@ -20,7 +21,8 @@ class CoOpConfig(MethodConfig):
     optimizer: OptimizerDefaults = field(default_factory=lambda: OptimizerDefaults("sgd", 0.002, 5e-4))
 
 
-class CoOp(RetrievalMethod):
+@register_method("16 learnable text context vectors after the start token")
+class CoOpModel(RetrievalMethod):
     config_class = CoOpConfig
 
     def __init__(self, backbone: Backbone, config: CoOpConfig):

@@ -10,7 +10,8 @@ from dcar.backbone.base import Backbone
 from dcar.data.records import Entry
 from dcar.losses import category_loss, contrastive_loss
 from dcar.methods.base import DualPromptMethod, MethodConfig, OptimizerDefaults, TrainBatch
-from dcar.methods.dcar.negatives import NegativeBank
+from dcar.methods.registry import register_method
+from dcar.methods.dcar.category_negatives import NegativeBank
 from dcar.prompts import DualPrompts
 from dcar.reweighting import TokenReweighter
 
@@ -23,6 +24,7 @@ class DcarConfig(MethodConfig):
     """Every DCAR component has a switch so each can be ablated (see DCAR.md for the tags)."""
 
     method = "dcar"
+    retired = {"seed": "DCAR's negatives follow the run seed, train.seed"}
     # dual prompts (MaPLe's k=2, J=9 as the starting point)
     n_ctx: int = 2
     depth: int = 9
@@ -48,7 +50,6 @@ class DcarConfig(MethodConfig):
     lam: float = 1.0
     alpha: float = 0.5
     reading: str = "A"  # "A": category = subcategory; "B": category = meta-category
-    seed: int = 0
     optimizer: OptimizerDefaults = field(default_factory=lambda: OptimizerDefaults("sgd", 0.0035, 5e-4))
 
     def __post_init__(self) -> None:
@@ -58,7 +59,8 @@ class DcarConfig(MethodConfig):
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
 
 
-class Dcar(DualPromptMethod):
+@register_method("dual prompts + token re-weighting + category-aware negatives (L_con + lambda L_cate)")
+class DcarModel(DualPromptMethod):
     config_class = DcarConfig
 
     def __init__(self, backbone: Backbone, config: DcarConfig):
@@ -81,6 +83,10 @@ class Dcar(DualPromptMethod):
         """f_I(I) of the un-prompted model, normalised: what DTR contrasts tokens against."""
         return F.normalize(self.backbone.encode_image(pixels.to(self.backbone.device)).float(), dim=-1)
 
+    @property
+    def rerank_k(self) -> int:
+        return self.config.rerank_k if self.config.inference == "rerank" else 0
+
     def encode_texts_for_images(self, texts: list[str], frozen_image_features: torch.Tensor) -> torch.Tensor:
         """Text j weighted by DTR with image j (pairwise; the re-rank inference mode)."""
         ids = self.tokenize(texts)
@@ -91,7 +97,7 @@ class Dcar(DualPromptMethod):
         return F.normalize(feats, dim=-1)
 
     # ---- training ------------------------------------------------------------------------------
-    def prepare_training(self, entries: list[Entry], taxonomy: dict[str, str] | None) -> None:
+    def prepare_training(self, entries: list[Entry], taxonomy: dict[str, str] | None, seed: int = 0) -> None:
         cfg = self.config
         if self.reweighter is not None and cfg.dtr_cached_images:
             self._frozen_cache = self._frozen_features_of(entries)
@@ -105,7 +111,7 @@ class Dcar(DualPromptMethod):
                 swap=cfg.swap_negatives,
                 attribute=cfg.attribute_negatives,
                 reading=cfg.reading,
-                seed=cfg.seed,
+                seed=seed,
                 prompt_length=self.text_prompt_length,
             )
             if wants_negatives

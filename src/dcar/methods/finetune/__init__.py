@@ -1,5 +1,5 @@
 """Full fine-tuning of both towers: the cost/accuracy reference (not parameter-efficient)."""
 
-from dcar.methods.finetune.model import FineTune, FineTuneConfig
+from dcar.methods.finetune.model import FinetuneConfig, FinetuneModel
 
-__all__ = ["FineTune", "FineTuneConfig"]
+__all__ = ["FinetuneConfig", "FinetuneModel"]

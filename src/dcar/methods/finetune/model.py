@@ -4,10 +4,11 @@ from dataclasses import dataclass, field
 
 from dcar.backbone.base import Backbone
 from dcar.methods.base import MethodConfig, OptimizerDefaults, RetrievalMethod
+from dcar.methods.registry import register_method
 
 
 @dataclass
-class FineTuneConfig(MethodConfig):
+class FinetuneConfig(MethodConfig):
     """All weights trainable except the logit scale (kept frozen like every other method here);
     AdamW at a fine-tuning learning rate as FineCLIP/ALIP use on CLIP (1e-5)."""
 
@@ -15,8 +16,9 @@ class FineTuneConfig(MethodConfig):
     optimizer: OptimizerDefaults = field(default_factory=lambda: OptimizerDefaults("adamw", 1e-5, 0.1))
 
 
-class FineTune(RetrievalMethod):
-    config_class = FineTuneConfig
+@register_method("every weight trained (the cost/accuracy reference)")
+class FinetuneModel(RetrievalMethod):
+    config_class = FinetuneConfig
 
     def __init__(self, backbone: Backbone, config: FineTuneConfig):
         super().__init__(backbone, config)

@@ -1,5 +1,5 @@
 """MaPLe: deep text prompts with image prompts coupled to them by linear maps (ViT towers)."""
 
-from dcar.methods.maple.model import MaPLe, MaPLeConfig
+from dcar.methods.maple.model import MapleConfig, MapleModel
 
-__all__ = ["MaPLe", "MaPLeConfig"]
+__all__ = ["MapleConfig", "MapleModel"]

@@ -4,11 +4,12 @@ from dataclasses import dataclass, field
 
 from dcar.backbone.base import Backbone
 from dcar.methods.base import DualPromptMethod, MethodConfig, OptimizerDefaults
+from dcar.methods.registry import register_method
 from dcar.prompts import DualPrompts
 
 
 @dataclass
-class MaPLeConfig(MethodConfig):
+class MapleConfig(MethodConfig):
     """MaPLe defaults: 2 prompts, depth 9, layer-0 text prompts from "a photo", SGD lr 0.0035.
 
     With captions the init string's remaining words are not kept as frozen text (they would
@@ -22,8 +23,9 @@ class MaPLeConfig(MethodConfig):
     optimizer: OptimizerDefaults = field(default_factory=lambda: OptimizerDefaults("sgd", 0.0035, 5e-4))
 
 
-class MaPLe(DualPromptMethod):
-    config_class = MaPLeConfig
+@register_method("deep text prompts coupled to image prompts by linear maps")
+class MapleModel(DualPromptMethod):
+    config_class = MapleConfig
 
     def __init__(self, backbone: Backbone, config: MaPLeConfig):
         super().__init__(backbone, config)

@@ -1,5 +1,5 @@
 """Zero-shot CLIP: the frozen backbone as it is (the reference every method must beat)."""
 
-from dcar.methods.zeroshot.model import ZeroShot, ZeroShotConfig
+from dcar.methods.zeroshot.model import ZeroShotConfig, ZeroShotModel
 
-__all__ = ["ZeroShot", "ZeroShotConfig"]
+__all__ = ["ZeroShotConfig", "ZeroShotModel"]

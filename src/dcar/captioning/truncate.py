@@ -1,33 +1,18 @@
 """Fitting captions into the text encoder's context (CLIP: 77 tokens with start and end).
 
 Captions are cut at a sentence boundary so the text the model sees is whole sentences; only a
-first sentence that alone is too long is cut at a word boundary. Token counts are those of
-``dcar data validate`` (open_clip's ``SimpleTokenizer``, the BPE every CLIP backbone here uses), so
-a built file never shows over-length captions there.
+first sentence that alone is too long is cut at a word boundary. Token counts come from
+:mod:`dcar.backbone.tokenizer`, as in ``dcar data validate``, so a built file never shows
+over-length captions there.
 """
 
 from __future__ import annotations
 
-import threading
-
-from dcar.data.build.text import sentences
-from dcar.data.validate import token_count
-
-SPECIAL_TOKENS = 2  # start-of-text and end-of-text
-_LOCK = threading.Lock()
+from dcar.backbone.tokenizer import CLIP_CONTEXT_LENGTH, fits
+from dcar.captioning.text import sentences
 
 
-def count_tokens(text: str) -> int:
-    """BPE tokens of ``text`` without the start and end tokens."""
-    with _LOCK:  # the tokenizer's BPE cache is a plain dict shared by the worker threads
-        return token_count(text) - SPECIAL_TOKENS
-
-
-def fits(text: str, max_tokens: int = 77) -> bool:
-    return count_tokens(text) + SPECIAL_TOKENS <= max_tokens
-
-
-def truncate_caption(text: str, max_tokens: int = 77) -> tuple[str, bool]:
+def truncate_caption(text: str, max_tokens: int = CLIP_CONTEXT_LENGTH) -> tuple[str, bool]:
     """``text`` cut to at most ``max_tokens`` (start and end included); returns it and whether
     anything was cut."""
     if fits(text, max_tokens):

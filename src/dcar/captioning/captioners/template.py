@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
-from dcar.data.build.prompts import fill
+from dcar.captioning.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
+from dcar.captioning.questions import fill
 from dcar.errors import DcarError
 
 DEFAULT_TEMPLATES: tuple[str, ...] = (

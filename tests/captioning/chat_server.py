@@ -98,6 +98,6 @@ class ChatServer:
 
 def image_hash(path: str | Path) -> str:
     """The hash the server computes for an image the client sends."""
-    from dcar.data.build.images import jpeg_data_url
+    from dcar.captioning.image_payload import jpeg_data_url
 
     return hashlib.sha256(base64.b64decode(jpeg_data_url(str(path)).split(",", 1)[1])).hexdigest()

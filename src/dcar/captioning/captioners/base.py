@@ -51,7 +51,7 @@ class Captioner(ABC):
 
     @abstractmethod
     def answer(self, item: CaptionItem, question: str) -> str:
-        """One raw answer. Raises :mod:`dcar.data.build.errors` exceptions on failure."""
+        """One raw answer. Raises :mod:`dcar.captioning.failures` exceptions on failure."""
 
     def close(self) -> None:
         """Release resources (connections, models)."""
@@ -98,4 +98,4 @@ def load_captioner(spec: str, options: CaptionerOptions | None = None) -> Captio
 
 def _import_builtins() -> None:
     # Importing registers them; heavy libraries (transformers) load only when a model is used.
-    from dcar.data.build.captioners import file_captions, hf_local, openai_chat, template  # noqa: F401
+    from dcar.captioning.captioners import file_captions, hf_local, openai_chat, template  # noqa: F401

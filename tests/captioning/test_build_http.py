@@ -7,10 +7,10 @@ import json
 import pytest
 from chat_server import Reply, image_hash
 
-from dcar.data.build import AnswerCache, BuildOptions, CaptionBuilder, RetryPolicy, Verifier, load_captioner
-from dcar.data.build.captioners.base import CaptionerOptions
-from dcar.data.build.errors import FatalCaptionerError
-from dcar.data.build.prompts import DEFAULT_PROMPTS
+from dcar.captioning import AnswerCache, BuildOptions, CaptionBuilder, RetryPolicy, Verifier, load_captioner
+from dcar.captioning.captioners.base import CaptionerOptions
+from dcar.captioning.failures import FatalCaptionerError
+from dcar.captioning.questions import DEFAULT_PROMPTS
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 
@@ -99,7 +99,7 @@ def test_refusals_and_loops_are_filtered(chat_server, flower_entries, tmp_path):
 
 
 def test_long_answers_are_cut_at_a_sentence_to_77_tokens(chat_server, flower_entries, tmp_path):
-    from dcar.data.build.truncate import count_tokens
+    from dcar.backbone.tokenizer import token_count
 
     long = (
         "The flower has bright yellow petals with thin red veins. Its centre is a dark brown disc "
@@ -111,11 +111,11 @@ def test_long_answers_are_cut_at_a_sentence_to_77_tokens(chat_server, flower_ent
     out, report = make_builder(chat_server, tmp_path).build(flower_entries[:1])
     caption = out[0].caption
     assert report.truncated == 1
-    assert count_tokens(caption) + 2 <= 77 and caption.endswith(".")
+    assert token_count(caption) <= 77 and caption.endswith(".")
     assert caption.startswith("This is a tiger lily. The flower has bright yellow petals")
     kept = caption.count(".")
     next_sentence = long.split(". ")[kept - 1]  # the first one left out
-    assert count_tokens(caption + " " + next_sentence + ".") + 2 > 77
+    assert token_count(caption + " " + next_sentence + ".") > 77
 
 
 def test_auth_failure_stops_the_run(chat_server, flower_entries, tmp_path):

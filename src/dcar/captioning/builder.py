@@ -21,14 +21,15 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from dcar.data.build.cache import AnswerCache, cache_key, file_digest
-from dcar.data.build.captioners.base import CaptionItem, Captioner
-from dcar.data.build.errors import CaptionError, FatalCaptionerError, PermanentError
-from dcar.data.build.prompts import DEFAULT_PREFIX, DEFAULT_PROMPTS, compose, fill
-from dcar.data.build.retry import Retrier, RetryPolicy
-from dcar.data.build.text import clean_answer, reject_reason
-from dcar.data.build.truncate import truncate_caption
-from dcar.data.build.verify import Verifier, parse_verdict
+from dcar.backbone.tokenizer import CLIP_CONTEXT_LENGTH
+from dcar.captioning.answer_cache import AnswerCache, cache_key, file_digest
+from dcar.captioning.captioners.base import CaptionItem, Captioner
+from dcar.captioning.failures import CaptionError, FatalCaptionerError, PermanentError
+from dcar.captioning.questions import DEFAULT_PREFIX, DEFAULT_PROMPTS, compose, fill
+from dcar.captioning.retry import Retrier, RetryPolicy
+from dcar.captioning.text import clean_answer, reject_reason
+from dcar.captioning.truncate import truncate_caption
+from dcar.captioning.verify import Verifier, parse_verdict
 from dcar.data.records import Entry
 from dcar.errors import DcarError
 
@@ -37,7 +38,7 @@ from dcar.errors import DcarError
 class BuildOptions:
     prompts: tuple[str, ...] = DEFAULT_PROMPTS
     prefix: str | None = DEFAULT_PREFIX  # "This is {a} {class}."; None or "" for none
-    max_tokens: int = 77  # the text encoder's context, start and end tokens included
+    max_tokens: int = CLIP_CONTEXT_LENGTH  # the text encoder's context, start and end tokens included
     workers: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_consecutive_failures: int = 20

@@ -6,12 +6,13 @@ import random
 
 import pytest
 
-from dcar.data.build import AnswerCache, RetryPolicy, TransientError, count_tokens, load_captioner, truncate_caption
-from dcar.data.build.captioners.openai_chat import extract_text, parse_retry_after, parse_spec
-from dcar.data.build.prompts import compose, fill
-from dcar.data.build.retry import Retrier
-from dcar.data.build.text import clean_answer, reject_reason
-from dcar.data.build.verify import parse_verdict
+from dcar.backbone.tokenizer import token_count
+from dcar.captioning import AnswerCache, RetryPolicy, TransientError, load_captioner, truncate_caption
+from dcar.captioning.captioners.openai_chat import extract_text, parse_retry_after, parse_spec
+from dcar.captioning.questions import compose, fill
+from dcar.captioning.retry import Retrier
+from dcar.captioning.text import clean_answer, reject_reason
+from dcar.captioning.verify import parse_verdict
 from dcar.errors import DcarError
 
 
@@ -51,10 +52,10 @@ def test_truncation_keeps_whole_sentences_and_fits():
     caption = "This is a rose. " + " ".join(f"Sentence {i} has several plain words in it." for i in range(20))
     cut, was_cut = truncate_caption(caption, 77)
     assert was_cut and cut.startswith("This is a rose. Sentence 0") and cut.endswith("in it.")
-    assert count_tokens(cut) + 2 <= 77 < count_tokens(cut + " Sentence 99 has several plain words in it.") + 2
+    assert token_count(cut) <= 77 < token_count(cut + " Sentence 99 has several plain words in it.")
     assert truncate_caption("This is a rose.", 77) == ("This is a rose.", False)
     one_long, _ = truncate_caption("word " * 200, 20)
-    assert count_tokens(one_long) + 2 <= 20 and one_long.endswith(".")
+    assert token_count(one_long) <= 20 and one_long.endswith(".")
 
 
 def test_compose_prefix_and_fill():

@@ -4,14 +4,14 @@
 returns captioned entries and a report; negatives come from :mod:`dcar.negatives`.
 """
 
-from dcar.data.build.builder import BuildOptions, BuildReport, CaptionBuilder
-from dcar.data.build.cache import AnswerCache
-from dcar.data.build.captioners.base import CaptionItem, Captioner, available, load_captioner, register
-from dcar.data.build.errors import CaptionError, FatalCaptionerError, PermanentError, TransientError
-from dcar.data.build.prompts import DEFAULT_PREFIX, DEFAULT_PROMPTS, VERIFY_PROMPT
-from dcar.data.build.retry import RetryPolicy
-from dcar.data.build.truncate import count_tokens, truncate_caption
-from dcar.data.build.verify import Verifier
+from dcar.captioning.builder import BuildOptions, BuildReport, CaptionBuilder
+from dcar.captioning.answer_cache import AnswerCache
+from dcar.captioning.captioners.base import CaptionItem, Captioner, available, load_captioner, register
+from dcar.captioning.failures import CaptionError, FatalCaptionerError, PermanentError, TransientError
+from dcar.captioning.questions import DEFAULT_PREFIX, DEFAULT_PROMPTS, VERIFY_PROMPT
+from dcar.captioning.retry import RetryPolicy
+from dcar.captioning.truncate import truncate_caption
+from dcar.captioning.verify import Verifier
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -30,7 +30,6 @@ __all__ = [
     "TransientError",
     "Verifier",
     "available",
-    "count_tokens",
     "load_captioner",
     "register",
     "truncate_caption",

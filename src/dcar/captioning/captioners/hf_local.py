@@ -17,9 +17,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
-from dcar.data.build.errors import FatalCaptionerError, PermanentError
-from dcar.data.build.images import open_rgb
+from dcar.captioning.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
+from dcar.captioning.failures import FatalCaptionerError, PermanentError
+from dcar.captioning.image_payload import open_rgb
 
 
 @register("hf")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from dcar.backbone.base import Backbone
+from dcar.backbone.tokenizer import fits
 from dcar.data.records import Entry
-from dcar.data.validate import token_count
 
 
 @dataclass
@@ -46,7 +46,7 @@ class NegativeBank:
 
         strategy = "mixed" if swap and attribute else ("swap" if swap else "attribute")
         categories = sorted({e.category for e in entries})
-        room = backbone.info.context_length - prompt_length  # token_count includes start and end
+        context = backbone.info.context_length
         generator = make_generator(
             categories,
             k=k,
@@ -55,7 +55,7 @@ class NegativeBank:
             # Without a taxonomy, hard siblings are the nearest class names for the frozen text encoder.
             model=None if taxonomy else backbone,
             seed=seed,
-            fits=lambda text: token_count(text) <= room,
+            fits=lambda text: fits(text, context, prompt_length),
         )
         meta = taxonomy or {}
         by_key: dict[str, list[tuple[str, bool]]] = {}

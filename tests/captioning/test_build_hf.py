@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from tiny_vlms import WORDS, save_tiny_blip, save_tiny_llava
 
-from dcar.data.build import BuildOptions, CaptionBuilder, CaptionItem, load_captioner
-from dcar.data.build.captioners.base import CaptionerOptions
+from dcar.captioning import BuildOptions, CaptionBuilder, CaptionItem, load_captioner
+from dcar.captioning.captioners.base import CaptionerOptions
 
 pytestmark = pytest.mark.slow  # transformers import and model construction: a few seconds each
 
@@ -38,7 +38,7 @@ def test_llava_answers_each_question_without_echoing_the_prompt(tiny_models, flo
 
 
 def test_builder_runs_an_hf_model_with_cache(tiny_models, flower_entries, tmp_path):
-    from dcar.data.build import AnswerCache
+    from dcar.captioning import AnswerCache
 
     captioner = load_captioner(f"hf:{tiny_models['blip']}", CaptionerOptions(max_new_tokens=8, device="cpu"))
     cache = AnswerCache(tmp_path / "c.jsonl")

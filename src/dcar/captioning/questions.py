@@ -6,7 +6,7 @@ subject's appearance and one about its setting, and captions start "This is a {c
 
 from __future__ import annotations
 
-from dcar.data.build.text import sentences, unique_sentences
+from dcar.captioning.text import sentences, unique_sentences
 from dcar.negatives.mentions import display_name, indefinite_article
 
 APPEARANCE_PROMPT = (

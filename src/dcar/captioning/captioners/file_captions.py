@@ -11,8 +11,8 @@ import csv
 import json
 from pathlib import Path
 
-from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
-from dcar.data.build.errors import PermanentError
+from dcar.captioning.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
+from dcar.captioning.failures import PermanentError
 from dcar.errors import DataError
 
 ID_COLUMNS = ("key", "image", "file_name")

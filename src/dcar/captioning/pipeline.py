@@ -8,13 +8,13 @@ from pathlib import Path
 from rich.console import Console
 
 from dcar.atomic import write_text_atomic
-from dcar.data.build.builder import BuildOptions, BuildReport, CaptionBuilder
-from dcar.data.build.cache import AnswerCache
-from dcar.data.build.captioners.base import CaptionerOptions, load_captioner
-from dcar.data.build.prompts import VERIFY_PROMPT
-from dcar.data.build.sources import load_build_input
-from dcar.data.build.truncate import fits
-from dcar.data.build.verify import Verifier
+from dcar.backbone.tokenizer import fits
+from dcar.captioning.builder import BuildOptions, BuildReport, CaptionBuilder
+from dcar.captioning.answer_cache import AnswerCache
+from dcar.captioning.captioners.base import CaptionerOptions, load_captioner
+from dcar.captioning.questions import VERIFY_PROMPT
+from dcar.captioning.inputs import load_build_input
+from dcar.captioning.verify import Verifier
 from dcar.data.records import Entry, write_fdrd
 from dcar.data.taxonomy import read_taxonomy
 from dcar.negatives.factory import make_generator

@@ -1,4 +1,15 @@
-"""Run directories: what a training run writes and how a trained method is loaded back.
+"""Checkpoints: the one on-disk format for trained tensors, and the run folders built on it.
+
+The format is safetensors for tensors plus JSON for everything else (in the safetensors metadata
+or a JSON file beside it), always written atomically. Only safetensors and JSON are written or
+read: loading never unpickles anything.
+
+- :func:`save_tensors_atomic`, :func:`optimizer_to_tensors` / :func:`optimizer_from_tensors`: the
+  pieces every checkpoint is made of;
+- :func:`save_checkpoint` / :func:`load_checkpoint`: a model, its optimiser and progress in ONE
+  file, so a kill can never leave a model from one step next to an optimiser from another (what
+  ``dcar pretrain`` resumes from);
+- a training run folder (``dcar train``), read back with :func:`load_method`:
 
 RUN_DIR/
   run.json            method name + config, backbone spec, training config, data (JSON)
@@ -7,8 +18,6 @@ RUN_DIR/
                       and optimiser tensors (for --resume; see dcar.training.resume)
   state.json          epoch counter, best score, optimiser hyper-parameters, history (the commit point)
   metrics.csv, tb/    logs
-
-Only safetensors and JSON are written or read: loading never unpickles anything.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from dcar.atomic import atomic_path, write_json_atomic
@@ -77,6 +86,30 @@ def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
     for idx, values in meta.get("plain", {}).items():
         per_param.setdefault(int(idx), {}).update(values)
     optimizer.load_state_dict({"state": per_param, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, info: dict[str, Any]) -> None:
+    """Model tensors, optimiser state and progress (``step``, JSON ``info``) in one file."""
+    optim_tensors, optim_meta = optimizer_to_tensors(optimizer)
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"optim.{k}": v for k, v in optim_tensors.items()})
+    meta = {"step": str(step), "info": json.dumps(info), "optimizer": json.dumps(optim_meta)}
+    save_tensors_atomic(tensors, Path(path), meta)
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+    """Restore model and optimiser in place from :func:`save_checkpoint`'s file; returns (step, info)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        step, info, optim_meta = int(meta["step"]), json.loads(meta["info"]), json.loads(meta["optimizer"])
+    except Exception as err:  # a truncated or foreign file
+        raise DcarError(f"{path}: not a readable dcar checkpoint ({err})") from None
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    optimizer_from_tensors(optimizer, {k[6:]: v for k, v in tensors.items() if k.startswith("optim.")}, optim_meta)
+    return step, info
 
 
 def write_run_file(run_dir: Path, content: dict[str, Any]) -> None:

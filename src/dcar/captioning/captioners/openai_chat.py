@@ -18,9 +18,9 @@ import time
 import urllib.error
 import urllib.request
 
-from dcar.data.build.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
-from dcar.data.build.errors import FatalCaptionerError, PermanentError, TransientError
-from dcar.data.build.images import jpeg_data_url
+from dcar.captioning.captioners.base import CaptionerOptions, CaptionItem, Captioner, register
+from dcar.captioning.failures import FatalCaptionerError, PermanentError, TransientError
+from dcar.captioning.image_payload import jpeg_data_url
 
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from dcar.data.build.captioners.base import CaptionItem, Captioner
-from dcar.data.build.prompts import VERIFY_PROMPT, fill
+from dcar.captioning.captioners.base import CaptionItem, Captioner
+from dcar.captioning.questions import VERIFY_PROMPT, fill
 from dcar.errors import DcarError
 
 _VERDICT = re.compile(r"\b(yes|no)\b", re.IGNORECASE)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from dcar.data.build.errors import TransientError
+from dcar.captioning.failures import TransientError
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from dcar.data.build.errors import PermanentError
+from dcar.captioning.failures import PermanentError
 from dcar.data.images import UnreadableImage, load_image
 
 
