@@ -64,6 +64,8 @@ class CaptionerOptions:
     timeout: float = 120.0  # seconds per HTTP request
     max_new_tokens: int = 160  # answer length limit
     device: str | None = None  # local models: default cuda when available, else cpu
+    api_key_env: str | None = None  # HTTP captioners: the variable holding the key for the spec's host
+    allow_insecure_key: bool = False  # send a key over plain http to a host that is not this machine
 
 
 Factory = Callable[[str, str, CaptionerOptions], Captioner]  # (full spec, text after the prefix, options)
