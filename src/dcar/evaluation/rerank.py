@@ -15,7 +15,7 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
-from dcar.evaluation.recall import RetrievalRanks, recall_from_ranks, retrieval_ranks
+from dcar.evaluation.recall import RetrievalRanks, retrieval_ranks
 
 
 class PairScorer(Protocol):
@@ -90,15 +90,3 @@ def _in_new_order(candidates: np.ndarray, scores: np.ndarray) -> tuple[np.ndarra
     order = np.argsort(-scores, axis=1, kind="stable")
     return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
-
-def reranked_recall(
-    scorer: PairScorer,
-    image_feats: np.ndarray,
-    frozen_feats: np.ndarray,
-    caption_feats: np.ndarray,
-    captions: Sequence[str],
-    owner: np.ndarray,
-    batch_size: int = 256,
-) -> dict[str, dict[str, float]]:
-    """Recall@K after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise."""
-    return recall_from_ranks(rerank(scorer, image_feats, frozen_feats, caption_feats, captions, owner, batch_size).ranks)
