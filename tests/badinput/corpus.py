@@ -2,8 +2,8 @@
 
 A case is one kind of bad input given to one command. Every case must end in a clean error (exit
 status 2, the last line `error: ...`, no traceback) or, where a command skips bad entries, exit 0
-with the skip counted in its report. Cases that could block on a read (FIFOs) run in a
-subprocess with a timeout.
+with the skip counted in its report. Cases that could block on a read (FIFOs) run under a
+timeout: in a thread, and one of them in a child process running the real `dcar` entry point.
 """
 
 from __future__ import annotations
