@@ -12,6 +12,7 @@ from dcar.atomic import write_json_atomic
 from dcar.data.sources import load_entries
 from dcar.data.taxonomy import read_taxonomy
 from dcar.errors import DcarError
+from dcar.evaluation.encoders import weights_digest
 from dcar.evaluation.evaluate import load_eval_dataset
 from dcar.methods.registry import build_method
 from dcar.training.config import TrainConfig
@@ -60,11 +61,13 @@ def run_training(
     val = load_eval_dataset(val_source, val_images, "val") if val_source else None
 
     backbone = load_backbone(model, device=cfg.device)
+    base_weights = weights_digest(backbone)  # before the method touches it: `dcar.load` checks it
     method = build_method(method_name, backbone, method_overrides, seed=cfg.seed)
     run_info = {
         "method": method_name,
         "method_config": method.config.to_dict(),
         "backbone": model,
+        "backbone_weights": base_weights,
         "train_config": cfg.to_dict(),
         "data": {"train": str(Path(train_source).resolve()), "val": str(Path(val_source).resolve()) if val_source else None},
         "dcar_version": dcar.__version__,
