@@ -53,9 +53,9 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     run = read_json(path, "run file")
     if not isinstance(run, dict):
         raise DcarError(f"{path}: expected a JSON object")
-    for key, kind in (("method", str), ("backbone", str), ("method_config", dict)):
+    for key, kind in (("backbone", str), ("method", str), ("method_config", dict)):
         if not isinstance(run.get(key), kind):
-            raise DcarError(f"{path}: {key!r} missing or not a {kind.__name__} (was the file edited?)")
+            raise DcarError(f"{path}: no {key!r} entry (a {kind.__name__}); not a complete run description")
     return run
 
 
