@@ -1,16 +1,18 @@
 """Per-query results: each query's rank and its ranked top-K, to look at failures one by one
 (`dcar eval --per-query FILE`) and to compare two runs query by query.
 
-One JSON object per line:
+One JSON object per line, in the record layout the offline A/B comparison pairs runs by:
+``{"dataset", "direction", "query", "category", "rank", "relevant", "top", "scores"}`` plus, for a
+person reading it, the texts and files behind the names:
 
-- ``{"dataset", "direction": "i2t", "query": IMAGE, "rank", "positives": [KEY, ...], "top": [...]}``
-  with ``top`` items ``{"key", "caption", "score", "correct"}``;
-- ``{"dataset", "direction": "t2i", "query": KEY, "caption", "rank", "positive": IMAGE, "top": [...]}``
-  with ``top`` items ``{"image", "score", "correct"}``.
+- image queries (``i2t``): ``query`` is the key of the image's first entry, ``relevant`` its
+  entries' keys, ``top`` the best captions' entry keys; ``image`` the file, ``top_captions`` the texts;
+- caption queries (``t2i``): ``query`` is the entry's key, ``relevant`` its image (named like image
+  queries), ``top`` the best images; ``caption`` the text, ``top_images`` the files.
 
-``rank`` is the 1-based rank of the query's best positive, exactly as Recall@K counts it (ties
-rank the positive first), so ``rank <= K`` is the query's R@K hit. ``top`` lists the K best
-gallery items by score; among equal scores its order is arbitrary.
+``rank`` is the 0-based rank of the query's best positive, exactly as Recall@K counts it (ties
+rank the positive first), so ``rank < K`` is the query's R@K hit. ``top`` lists the K best gallery
+items by score (after re-ranking, by the new scores); among equal scores its order is arbitrary.
 """
 
 from __future__ import annotations
@@ -56,26 +58,23 @@ def per_query_rows(
 ) -> Iterator[dict]:
     """The rows described in the module docstring. ``image_paths[r]`` is image row r; ``entries[c]``
     is caption row c and ``owner[c]`` its image row."""
+    first: dict[int, Entry] = {}
     captions_of: dict[int, list[str]] = {}
-    for c, row in enumerate(owner):
-        captions_of.setdefault(int(row), []).append(entries[c].key)
+    for e, row in zip(entries, owner.tolist()):
+        first.setdefault(row, e)
+        captions_of.setdefault(row, []).append(e.key)
+    image_name = [first[r].key for r in range(len(image_paths))]
     for r, path in enumerate(image_paths):
-        idx, score = i2t_top[0][r], i2t_top[1][r]
+        idx, score = i2t_top[0][r].tolist(), i2t_top[1][r].tolist()
         yield {
-            "dataset": dataset, "direction": "i2t", "query": path, "rank": int(ranks.i2t[r]) + 1,
-            "positives": captions_of.get(r, []),
-            "top": [
-                {"key": entries[c].key, "caption": entries[c].caption, "score": round(float(s), 6), "correct": int(owner[c]) == r}
-                for c, s in zip(idx.tolist(), score.tolist())
-            ],
+            "dataset": dataset, "direction": "i2t", "query": image_name[r], "category": first[r].category,
+            "rank": int(ranks.i2t[r]), "relevant": captions_of[r], "top": [entries[c].key for c in idx],
+            "scores": [round(float(s), 6) for s in score], "image": path, "top_captions": [entries[c].caption for c in idx],
         }
     for c, e in enumerate(entries):
-        idx, score = t2i_top[0][c], t2i_top[1][c]
+        idx, score = t2i_top[0][c].tolist(), t2i_top[1][c].tolist()
         yield {
-            "dataset": dataset, "direction": "t2i", "query": e.key, "caption": e.caption, "rank": int(ranks.t2i[c]) + 1,
-            "positive": image_paths[int(owner[c])],
-            "top": [
-                {"image": image_paths[i], "score": round(float(s), 6), "correct": i == int(owner[c])}
-                for i, s in zip(idx.tolist(), score.tolist())
-            ],
+            "dataset": dataset, "direction": "t2i", "query": e.key, "category": e.category,
+            "rank": int(ranks.t2i[c]), "relevant": [image_name[int(owner[c])]], "top": [image_name[i] for i in idx],
+            "scores": [round(float(s), 6) for s in score], "caption": e.caption, "top_images": [image_paths[i] for i in idx],
         }
