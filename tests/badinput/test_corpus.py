@@ -178,6 +178,33 @@ def _cases() -> list[Case]:
                        "caption file missing": "file:/nonexistent.csv", "template file missing": "template:/nonexistent.txt"}.items():
         cases.append(Case(kind, "data build", lambda w, spec=spec: ["data", "build", "--images", w.csv, "--out", w.tmp / "b.json",
                                                                     "--captioner", spec, "--no-progress"]))
+    cases += _service_cases()
+    return cases
+
+
+def _service_cases() -> list[Case]:
+    """The index, search, serve and world commands (added after the corpus was first written)."""
+    index_build = lambda w, images: ["index", "build", "--images", images, "--model", w.spec, "--out", w.tmp / "idx",  # noqa: E731
+                                     "--workers", "0", "--device", "cpu", "--no-progress"]
+    cases = [Case(kind, "index build", lambda w, make=C.DATA_KINDS[kind]: index_build(w, make(w)))
+             for kind in ("missing file", "folder without images", "empty file", "binary garbage", "latin-1 text",
+                          "CSV without the columns", "CSV with NUL bytes", "JSONL bad line")]
+    cases += [
+        Case("FIFO as the catalog", "index build", lambda w: index_build(w, w.fifo("list.txt")), blocking=True),
+        Case("--out under a file", "index build", lambda w: [*index_build(w, w.images)[:5], "--out", w.file("f", "x") / "idx"]),
+        Case("--captions invalid JSON", "index build", lambda w: [*index_build(w, w.images), "--captions", w.file("c.json", "{")]),
+        Case("missing index", "search", lambda w: ["search", w.tmp / "none", "--text", "x"]),
+        Case("index folder is a file", "search", lambda w: ["search", w.file("idx", "x"), "--text", "x"]),
+        Case("not an index folder", "search", lambda w: ["search", w.images, "--text", "x"]),
+        Case("not an index folder", "index add", lambda w: ["index", "add", w.images, "--images", w.images, "--no-progress"]),
+        Case("missing index", "serve", lambda w: ["serve", w.tmp / "none", "--port", "0"], blocking=True),
+        Case("not an index folder", "serve", lambda w: ["serve", w.images, "--port", "0"], blocking=True),
+        Case("unknown model prefix", "world diagnose", lambda w: ["world", "diagnose", "--model", "nope:x", "--n-test", "2"]),
+        Case("--from-json invalid", "world diagnose", lambda w: ["world", "diagnose", "--from-json", w.file("d.json", "{")]),
+        Case("--from-json 100k-deep", "world diagnose", lambda w: ["world", "diagnose", "--from-json", w.file("d.json", _deep_text())]),
+        Case("--from-json not a report", "world diagnose", lambda w: ["world", "diagnose", "--from-json", w.json("d.json", [1])]),
+        Case("FIFO as --from-json", "world diagnose", lambda w: ["world", "diagnose", "--from-json", w.fifo("d.json")], blocking=True),
+    ]
     return cases
 
 

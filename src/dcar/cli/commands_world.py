@@ -67,6 +67,7 @@ def pretrain(
 
 
 @world_app.command("diagnose")
+@locks_outputs(out="folder")
 def diagnose(
     model: str = typer.Option(SYNTHETIC_SMALL_SPEC, "--model", help="Model spec, as for --model elsewhere."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write diagnose.json and diagnose.md into this folder."),
@@ -85,10 +86,11 @@ def diagnose(
     from dcar.world.domains import downstream_domains
 
     if from_json is not None:
-        try:
-            report = json.loads(from_json.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DcarError(f"{from_json}: not a readable diagnose.json ({err})") from None
+        from dcar.files import read_json
+
+        report = read_json(from_json, "diagnose.json")
+        if not isinstance(report, dict):
+            raise DcarError(f"{from_json}: not a diagnose.json (expected a JSON object)")
     else:
         unknown = [d for d in domain or [] if d not in downstream_domains()]
         if unknown:
