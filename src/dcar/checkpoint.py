@@ -22,6 +22,7 @@ RUN_DIR/
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
