@@ -76,3 +76,12 @@ def labelled_csv(labelled_set, tmp_path_factory) -> tuple[Path, Path]:
         for e in entries:
             w.writerow([Path(e.image).name, e.caption, e.category, e.meta_category])
     return table, Path(entries[0].image).parent
+
+
+@pytest.fixture(scope="session")
+def world_val(tmp_path_factory) -> tuple[Path, Path]:
+    """(FDRD file, image root) of the built-in world's garden val split (128 images, 16 categories)."""
+    from dcar.world.export import materialise
+
+    split = materialise("garden", "val", tmp_path_factory.mktemp("garden-val"))
+    return split.fdrd, split.images

@@ -3,13 +3,8 @@
 import numpy as np
 import torch
 
-from dcar.evaluation.recall import recall_at_k, recall_from_ranks
-from dcar.evaluation.rerank import rerank
-
-
-def reranked_recall(*args):
-    """Recall@K after re-ranking: what `dcar eval` reports for a re-rank encoder."""
-    return recall_from_ranks(rerank(*args).ranks)
+from dcar.evaluation.recall import recall_at_k
+from dcar.evaluation.rerank import reranked_recall
 
 
 class TableScorer:

@@ -19,6 +19,9 @@ from dcar.cli import commands_train  # noqa: F401,E402
 from dcar.cli import commands_demo  # noqa: F401,E402
 from dcar.cli import commands_index  # noqa: F401,E402
 from dcar.cli import commands_serve  # noqa: F401,E402
+from dcar.cli import commands_policy  # noqa: F401,E402
+from dcar.cli import commands_review  # noqa: F401,E402
+from dcar.cli import commands_ab  # noqa: F401,E402
 
 USAGE_STATUS = 2  # every user error: usage mistakes and bad input alike
 

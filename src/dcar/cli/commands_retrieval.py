@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import typer
@@ -120,10 +118,7 @@ def eval_command(
     fdrd: List[Path] = typer.Option(..., "--fdrd", help="Test set (FDRD JSON, CSV, JSONL); repeat for several."),
     images: List[Path] = typer.Option(..., "--images", help="Image root of each --fdrd, in the same order."),
     out: Path = typer.Option(..., "--out", help="Results JSON (written atomically)."),
-    per_query: Optional[Path] = typer.Option(
-        None, "--per-query", help="Also write each query's rank and ranked top-K here (JSON Lines)."
-    ),
-    per_query_k: int = typer.Option(10, "--per-query-k", min=1, help="How many results --per-query lists per query."),
+    per_query: Optional[Path] = typer.Option(None, "--per-query", help="Also write each query's rank and top-10 (JSON lines); `dcar compare` pairs two runs by it."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding processes."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
@@ -151,9 +146,13 @@ def eval_command(
         skips.append(f"{name}: {path} ({reason})")
 
     parts = Path(f"{out}.parts")
-    with _jsonl_sink(per_query) as sink:
-        results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device,
-                           per_query=sink, per_query_k=per_query_k)
+    records: list[dict] | None = [] if per_query is not None else None
+    results = evaluate(encoder, datasets, batch_size, workers, cache_dir=parts, on_skip=on_skip, device=device, per_query=records)
+    if per_query is not None:
+        from dcar.abtest.offline import write_per_query
+
+        write_per_query(records, per_query)
+        results["per_query"] = str(per_query.resolve())
     write_json_atomic(results, out)
     shutil.rmtree(parts, ignore_errors=True)
     for ds in datasets:
@@ -167,18 +166,6 @@ def eval_command(
     # Not a terminal (pipe, log file): no width to respect, and a wrapped table is unreadable.
     _print_results(results, Console() if sys.stdout.isatty() else Console(width=200))
     err.print(f"wrote {out}")
-
-
-@contextmanager
-def _jsonl_sink(path: Path | None) -> Iterator[Callable[[dict], None] | None]:
-    """A function writing one JSON object per line to ``path``, atomically (None: no file)."""
-    if path is None:
-        yield None
-        return
-    from dcar.atomic import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        yield lambda row: f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _print_results(results: dict, console: Console) -> None:

@@ -95,7 +95,11 @@ def compare_command(
     runs: List[Path] = typer.Argument(..., help="Run folders (with results.json from `dcar eval`) or results JSON files."),
     out: Path = typer.Option(..., "--out", help="Folder for compare.md, compare.json and compare.png."),
 ) -> None:
-    """Put several evaluations side by side: a markdown table, a JSON file and a chart."""
+    """Put several evaluations side by side: a markdown table, a JSON file and a chart.
+
+    Runs evaluated with `dcar eval --per-query` are also compared query by query with the first
+    such run: paired-bootstrap intervals on the difference in R@K, exact McNemar p-value on R@1,
+    per-category wins and losses (paired.md, paired.json) and TREC run files (trec/)."""
     from dcar.atomic import write_json_atomic
     from dcar.atomic import write_text_atomic
     from dcar.reporting import markdown_table, recall_chart, rich_table
@@ -106,6 +110,13 @@ def compare_command(
     write_text_atomic(markdown_table(loaded), out / "compare.md")
     recall_chart(loaded, out / "compare.png")
     Console().print(rich_table(loaded))
+    paired = [r for r in loaded if r.get("per_query")]
+    if len(paired) >= 2:
+        from dcar.abtest.report import compare_paired
+
+        compare_paired(paired, out)
+    elif len(loaded) >= 2:
+        Console(stderr=True).print("no paired statistics: evaluate the runs with `dcar eval --per-query FILE`", highlight=False)
     Console(stderr=True).print(f"wrote {out}/compare.md, compare.json, compare.png")
 
 

@@ -26,11 +26,12 @@ from dcar.errors import DataError
 from dcar.evaluation.cache import BlockCache, file_stamps, fingerprint
 from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 from dcar.evaluation.encoders import RetrievalEncoder
-from dcar.evaluation.per_query import DEFAULT_K, QuerySink, per_query_rows, top_k
 from dcar.evaluation.recall import KS, hard_negative_accuracy, recall_from_ranks, retrieval_ranks
-from dcar.evaluation.rerank import rerank
+from dcar.evaluation.rerank import reranked_ranks
+from dcar.evaluation.topk import rank_candidates
 
 BLOCK_SIZE = 2048  # images per resumable block
+PER_QUERY_K = 10  # candidates listed per query in per-query records
 SkipReport = Callable[[str, str, str], None]
 
 
@@ -67,8 +68,7 @@ def evaluate(
     progress: bool = True,
     on_skip: SkipReport | None = None,
     device: str | None = None,
-    per_query: QuerySink | None = None,
-    per_query_k: int = DEFAULT_K,
+    per_query: list[dict] | None = None,
 ) -> dict:
     """Results for every dataset plus their average, as written by ``dcar eval``.
 
@@ -76,8 +76,7 @@ def evaluate(
     resumes without re-encoding finished blocks (the caller removes the folder when done).
     ``on_skip(dataset, path, reason)`` is called for every image that could not be decoded.
     ``device``: where recall is computed (default CPU).
-    ``per_query(row)`` receives each query's rank and top ``per_query_k`` (see
-    :mod:`dcar.evaluation.per_query`).
+    ``per_query``: a list that receives one record per query (see :func:`per_query_records`).
     """
     per: dict[str, dict] = {}
     for ds in datasets:
@@ -86,9 +85,7 @@ def evaluate(
             images = list(dict.fromkeys(e.image or "" for e in ds.entries))
             key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=file_stamps(images))
             cache = BlockCache(Path(cache_dir) / ds.name, key)
-        per[ds.name] = evaluate_dataset(
-            encoder, ds, batch_size, num_workers, cache, progress, on_skip, device, per_query, per_query_k
-        )
+        per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip, device, per_query)
     return {
         "model": encoder.model,
         "method": encoder.method,
@@ -109,8 +106,7 @@ def evaluate_dataset(
     progress: bool = True,
     on_skip: SkipReport | None = None,
     device: str | None = None,
-    per_query: QuerySink | None = None,
-    per_query_k: int = DEFAULT_K,
+    per_query: list[dict] | None = None,
 ) -> dict:
     """One dataset's entry of the results (see module docstring)."""
     image_paths = list(dict.fromkeys(e.image for e in ds.entries))  # each file once, first-seen order
@@ -132,21 +128,21 @@ def evaluate_dataset(
     captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
     _check_finite(ds.name, image_feats, [p for p in image_paths if p in row_of], "image")
     _check_finite(ds.name, text_feats, [e.key for e in kept] + [f"{e.key} (a negative)" for e, g in zip(kept, negatives) for _ in g], "caption")
-    readable_paths = [p for p in image_paths if p in row_of]
     if getattr(encoder, "rerank_k", 0):
+        readable_paths = [p for p in image_paths if p in row_of]
         frozen = embed_images(encoder.frozen_encoder(), readable_paths, batch_size, num_workers, progress=False).features
         texts_kept = [e.caption for e in kept]
-        reranked = rerank(encoder, image_feats, frozen, captions, texts_kept, owner, max(batch_size, 256))
-        ranks, tops = reranked.ranks, (reranked.i2t_top, reranked.t2i_top)
+        ranks, top_t, top_i = reranked_ranks(encoder, image_feats, frozen, captions, texts_kept, owner, max(batch_size, 256))
+        tops = (top_t, None), (top_i, None)
     else:
-        ranks, tops = retrieval_ranks(image_feats, captions, owner, device=device), None
+        ranks = retrieval_ranks(image_feats, captions, owner, device=device)
+        tops = None
     result = recall_from_ranks(ranks)
     if per_query is not None:
         if tops is None:
-            tops = (top_k(image_feats, captions, per_query_k, device=device), top_k(captions, image_feats, per_query_k, device=device))
-        tops = tuple((rows[:, :per_query_k], scores[:, :per_query_k]) for rows, scores in tops)
-        for row in per_query_rows(ds.name, readable_paths, kept, owner, ranks, *tops):
-            per_query(row)
+            i2t, t2i = rank_candidates(image_feats, captions, PER_QUERY_K), rank_candidates(captions, image_feats, PER_QUERY_K)
+            tops = (i2t.indices, i2t.sims), (t2i.indices, t2i.sims)
+        per_query.extend(per_query_records(ds.name, kept, owner, ranks, tops))
     has_negatives = len(negative_feats) > 0
     groups = np.split(negative_feats, np.cumsum([len(g) for g in negatives])[:-1]) if has_negatives else []
     return {
@@ -156,6 +152,37 @@ def evaluate_dataset(
         "n_captions": len(kept),
         "skipped_images": ds.missing_images + len(unreadable),
     }
+
+
+def per_query_records(name: str, kept: list[Entry], owner: np.ndarray, ranks, tops) -> list[dict]:
+    """One record per query: ``{dataset, direction, query, category, rank, relevant, top, scores}``.
+
+    Image queries (``i2t``) are named by the key of their image's first entry, caption queries
+    (``t2i``) by their entry's key; ``top`` lists the first candidates' names (captions by entry
+    key, images like image queries), ``scores`` their similarities (null after re-ranking).
+    ``rank`` is the 0-based rank of the query's (best) positive, as Recall@K counts it.
+    """
+    first = {}
+    for e, row in zip(kept, owner):
+        first.setdefault(int(row), e)
+    image_names = [first[r].key for r in range(len(first))]
+    caption_names = [e.key for e in kept]
+    captions_of: dict[int, list[str]] = {}
+    for e, row in zip(kept, owner):
+        captions_of.setdefault(int(row), []).append(e.key)
+    out = []
+    (i2t_top, i2t_sims), (t2i_top, t2i_sims) = tops
+    for r in range(len(image_names)):
+        out.append({"dataset": name, "direction": "i2t", "query": image_names[r], "category": first[r].category,
+                    "rank": int(ranks.i2t[r]), "relevant": captions_of[r],
+                    "top": [caption_names[j] for j in i2t_top[r][:PER_QUERY_K]],
+                    "scores": None if i2t_sims is None else [round(float(x), 6) for x in i2t_sims[r][:PER_QUERY_K]]})
+    for c, e in enumerate(kept):
+        out.append({"dataset": name, "direction": "t2i", "query": e.key, "category": e.category,
+                    "rank": int(ranks.t2i[c]), "relevant": [image_names[int(owner[c])]],
+                    "top": [image_names[j] for j in t2i_top[c][:PER_QUERY_K]],
+                    "scores": None if t2i_sims is None else [round(float(x), 6) for x in t2i_sims[c][:PER_QUERY_K]]})
+    return out
 
 
 def _check_finite(dataset: str, features: np.ndarray, names: list[str], what: str) -> None:

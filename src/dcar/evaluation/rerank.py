@@ -9,13 +9,12 @@ positive was not among its candidates keeps its first-stage rank (which is >= ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import numpy as np
 import torch
 
-from dcar.evaluation.recall import RetrievalRanks, retrieval_ranks
+from dcar.evaluation.recall import RetrievalRanks, recall_from_ranks, retrieval_ranks
 
 
 class PairScorer(Protocol):
@@ -50,16 +49,7 @@ def _reranked(first_stage: np.ndarray, candidates: np.ndarray, new_scores: np.nd
     return new_rank
 
 
-@dataclass
-class Reranked:
-    """Ranks after re-scoring, and each query's candidates in their new order with their new scores."""
-
-    ranks: RetrievalRanks
-    i2t_top: tuple[np.ndarray, np.ndarray]  # caption rows [N, k], scores [N, k]
-    t2i_top: tuple[np.ndarray, np.ndarray]  # image rows [M, k], scores [M, k]
-
-
-def rerank(
+def reranked_ranks(
     scorer: PairScorer,
     image_feats: np.ndarray,
     frozen_feats: np.ndarray,
@@ -67,8 +57,9 @@ def rerank(
     captions: Sequence[str],
     owner: np.ndarray,
     batch_size: int = 256,
-) -> Reranked:
-    """Re-score each query's top ``scorer.rerank_k`` candidates pairwise (see module docstring)."""
+) -> tuple[RetrievalRanks, np.ndarray, np.ndarray]:
+    """Ranks after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise, and each
+    query's candidates in their new order (image -> caption rows ``[N, k]``, caption -> image ``[M, k]``)."""
     base = retrieval_ranks(image_feats, caption_feats, owner)
     sims = torch.from_numpy(image_feats) @ torch.from_numpy(caption_feats).T  # [N, M]
     k_t = min(scorer.rerank_k, sims.shape[1])
@@ -83,10 +74,12 @@ def rerank(
     pairs = np.stack([cand_i.reshape(-1), np.repeat(np.arange(len(cand_i)), k_i)], axis=1)
     new_t2i = _pair_scores(scorer, image_feats, frozen_feats, captions, pairs, batch_size).reshape(-1, k_i)
     t2i = _reranked(base.t2i, cand_i, new_t2i, cand_i == owner[:, None], k_i)
-    return Reranked(RetrievalRanks(i2t=i2t, t2i=t2i), _in_new_order(cand_t, new_i2t), _in_new_order(cand_i, new_t2i))
+    top_t = np.take_along_axis(cand_t, np.argsort(-new_i2t, axis=1, kind="stable"), axis=1)
+    top_i = np.take_along_axis(cand_i, np.argsort(-new_t2i, axis=1, kind="stable"), axis=1)
+    return RetrievalRanks(i2t=i2t, t2i=t2i), top_t, top_i
 
 
-def _in_new_order(candidates: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-scores, axis=1, kind="stable")
-    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(scores, order, axis=1)
-
+def reranked_recall(*args, **kwargs) -> dict[str, dict[str, float]]:
+    """Recall@K after re-scoring each query's top ``scorer.rerank_k`` candidates pairwise
+    (the arguments of :func:`reranked_ranks`)."""
+    return recall_from_ranks(reranked_ranks(*args, **kwargs)[0])

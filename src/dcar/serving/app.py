@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Path as PathParam, Query, Request, UploadFile
+from PIL import Image
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -54,6 +55,7 @@ def create_app(index: Index, encoder, limits: Limits | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
     _error_handlers(app)
     model_lock = threading.Lock()  # one model call at a time: the CPU threads are the model's
+    app.state.model_lock = model_lock  # routes added later (review, A/B) share it
     page = resources.files("dcar.serving").joinpath("static/index.html").read_text(encoding="utf-8")
     K = Query(10, ge=1, le=limits.max_k, description="number of results")
 
@@ -100,12 +102,7 @@ def create_app(index: Index, encoder, limits: Limits | None = None) -> FastAPI:
     def search_image(file: UploadFile = File(..., description="an image file"), k: int = K,
                      to: Space = Query("images", description="images or texts (captions)")) -> dict:
         started = time.perf_counter()
-        name = _safe_name(file.filename)
-        data = file.file.read(limits.max_upload_bytes + 1)
-        try:
-            image = decode_upload(data, name, limits)
-        except UploadRejected as err:
-            raise HTTPException(err.status, err.message) from None
+        name, _, image = read_upload(file, limits)
         with model_lock:
             vector = encoder.encode_image([image]).numpy()
         return results(vector, k, to, {"image": name, "width": image.width, "height": image.height}, started)
@@ -158,6 +155,16 @@ def _public(item: dict) -> dict:
     out["image_url"] = f"/images/{item['id']}"
     out["thumb_url"] = f"/thumbs/{item['id']}"
     return out
+
+
+def read_upload(file: UploadFile, limits: Limits) -> tuple[str, bytes, Image.Image]:
+    """An uploaded image: its printable name, its bytes and the decoded picture, or a 4xx."""
+    name = _safe_name(file.filename)
+    data = file.file.read(limits.max_upload_bytes + 1)
+    try:
+        return name, data, decode_upload(data, name, limits)
+    except UploadRejected as err:
+        raise HTTPException(err.status, err.message) from None
 
 
 def _safe_name(filename: str | None) -> str:
