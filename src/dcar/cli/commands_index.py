@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 from dcar.errors import DcarError
 from dcar.reporting import summary_table
 
@@ -23,6 +23,7 @@ CAPTIONS_HELP = "Captions to index with the images (FDRD JSON, CSV or JSONL); im
 
 
 @index_app.command("build")
+@locks_outputs(out="folder")
 def build_command(
     images: Path = typer.Option(..., "--images", help=IMAGES_HELP),
     out: Path = typer.Option(..., "--out", help="Index folder to create."),
@@ -61,6 +62,7 @@ def build_command(
 
 
 @index_app.command("add")
+@locks_outputs(index="folder")
 def add_command(
     index: Path = typer.Argument(..., help="An index folder made by `dcar index build`."),
     images: Path = typer.Option(..., "--images", help=IMAGES_HELP),

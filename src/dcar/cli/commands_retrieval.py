@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 from dcar.errors import DcarError
 
 MODEL_HELP = "Model spec, e.g. open_clip:ViT-B-32:openai, open_clip:local-dir:DIR, hf:DIR."
@@ -46,8 +46,10 @@ def load_encoder(model: str | None, device: str | None, checkpoint: Path | None 
 
 
 @app.command("embed")
+@locks_outputs(out="file")
 def embed_command(
-    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder: embed with what it learned."),
     images: Optional[Path] = typer.Option(None, "--images", help="Text file: one image path per line."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Text file: one caption per line."),
     out: Path = typer.Option(..., "--out", help="Output .npy: float32 [rows, dim], L2-normalised."),
@@ -68,7 +70,7 @@ def embed_command(
     from tqdm.auto import tqdm
 
     from dcar.atomic import write_text_atomic
-    from dcar.evaluation.cache import BlockCache, fingerprint, save_npy_atomic
+    from dcar.evaluation.cache import BlockCache, file_stamps, fingerprint, save_npy_atomic
     from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 
     if (images is None) == (texts is None):
@@ -80,13 +82,13 @@ def embed_command(
     if not numbered:
         raise DcarError(f"{listing}: the list is empty")
     items = [s for _, s in numbered]
-    encoder = load_encoder(model, device or default_device())
-    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items)
+    encoder = load_encoder(model, device or default_device(), checkpoint)
+    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=file_stamps(items) if images else items)
     image_embedder = embed_images
     if (ray or ray_address) and kind == "images":
         from dcar.distributed.ray_embed import RayOptions, ray_image_embedder
 
-        image_embedder = ray_image_embedder(RayOptions(partial(load_encoder, model, device), ray_address, ray_workers))
+        image_embedder = ray_image_embedder(RayOptions(partial(load_encoder, model, device, checkpoint), ray_address, ray_workers))
     cache = BlockCache(Path(f"{out}.parts") / "embed", key)
     bar = tqdm(total=len(items), unit=kind[:-1], desc=f"embedding {kind}")
 
@@ -103,6 +105,10 @@ def embed_command(
         bar.close()
     feats = [b["features"] for b in blocks if b["features"].size]
     features = np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32)
+    if features.size and not np.isfinite(features).all():
+        bad = int((~np.isfinite(features).all(axis=1)).sum())
+        raise DcarError(f"the model gave non-finite features for {bad} of {len(features)} {kind}; nothing written "
+                        "(the model or checkpoint is broken, e.g. a diverged training)")
     save_npy_atomic(features, out)
     console = Console(stderr=True)
     if kind == "images":
@@ -116,6 +122,7 @@ def embed_command(
 
 
 @app.command("eval")
+@locks_outputs(out="file", per_query="file")
 def eval_command(
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder to evaluate."),
@@ -161,7 +168,8 @@ def eval_command(
     shutil.rmtree(parts, ignore_errors=True)
     for ds in datasets:
         if ds.missing_images:
-            err.print(f"[yellow]warning:[/yellow] {ds.name}: {ds.missing_images} images not found", highlight=False)
+            first = f" (first: {ds.missing_keys[0]})" if ds.missing_keys else ""
+            err.print(f"[yellow]warning:[/yellow] {ds.name}: {ds.missing_images} images not found{first}", highlight=False)
     for line in skips[:5]:
         err.print(f"[yellow]warning:[/yellow] unreadable image skipped: {line}", highlight=False, soft_wrap=True)
     if len(skips) > 5:
@@ -193,14 +201,9 @@ def _print_results(results: dict, console: Console) -> None:
 def _read_lines(path: Path) -> list[str]:
     """Lines without their line ends (only \n and \r\n end a line: captions may hold other
     characters that str.splitlines treats as breaks)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DcarError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DcarError(f"{path}: is a folder, expected a text file with one item per line") from None
-    except UnicodeDecodeError as err:
-        raise DcarError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    from dcar.files import read_text
+
+    text = read_text(path)
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and lines[-1] == "" else lines
 

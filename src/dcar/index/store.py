@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import bisect
 import datetime
-import fcntl
 import json
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -478,16 +475,9 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """One writer per index folder; a second `dcar index build/add` stops with one line."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DcarError(f"{folder}: another dcar process is writing this index") from None
-        yield
-    finally:
-        os.close(fd)
+def _locked(folder: Path):
+    """One writer per index folder: a second `dcar index build/add` is refused with one line naming
+    the first (the output lock every dcar job takes, see :mod:`dcar.locking`)."""
+    from dcar.locking import output_lock
+
+    return output_lock(folder, "folder")

@@ -70,7 +70,7 @@ def run_training(
         "backbone": model,
         "backbone_weights": base_weights,
         "train_config": cfg.to_dict(),
-        "data": {"train": str(train_source), "val": str(val_source) if val_source else None},
+        "data": {"train": str(Path(train_source).resolve()), "val": str(Path(val_source).resolve()) if val_source else None},
         "dcar_version": dcar.__version__,
     }
     try:
