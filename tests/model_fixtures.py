@@ -3,6 +3,7 @@ format, and a small labelled image set with captions and a taxonomy (loaded by t
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -62,6 +63,19 @@ def labelled_set(tmp_path_factory) -> tuple[list[Entry], dict[str, str]]:
             caption = f"This is a {category}. A {colour} {category} on a white background."
             entries.append(Entry(f"{category}_{i}", caption, category, str(path), meta_category=TAXONOMY[category]))
     return entries, dict(TAXONOMY)
+
+
+@pytest.fixture(scope="session")
+def labelled_csv(labelled_set, tmp_path_factory) -> tuple[Path, Path]:
+    """(CSV table, image root) of :func:`labelled_set`: what `dcar train --train --images` reads."""
+    entries, _ = labelled_set
+    table = tmp_path_factory.mktemp("labelled-csv") / "set.csv"
+    with table.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "caption", "category", "meta_category"])
+        for e in entries:
+            w.writerow([Path(e.image).name, e.caption, e.category, e.meta_category])
+    return table, Path(entries[0].image).parent
 
 
 @pytest.fixture(scope="session")

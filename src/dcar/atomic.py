@@ -48,7 +48,12 @@ def write_text_atomic(text: str, path: str | Path) -> None:
 
 
 def write_json_atomic(obj: object, path: str | Path) -> None:
-    write_text_atomic(json.dumps(obj, ensure_ascii=False, indent=1), path)
+    text = json.dumps(obj, ensure_ascii=False, indent=1)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates kept from an input file: keep them as \\udXXX escapes
+        text = json.dumps(obj, ensure_ascii=True, indent=1)
+    write_text_atomic(text, path)
 
 
 def write_csv_atomic(rows: Iterable[dict[str, Any]], fields: list[str], path: str | Path) -> None:

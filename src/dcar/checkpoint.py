@@ -12,11 +12,11 @@ read: loading never unpickles anything.
 - a training run folder (``dcar train``), read back with :func:`load_method`:
 
 RUN_DIR/
-  run.json            method name + config, backbone spec, training config (JSON)
-  best.safetensors    trainable tensors of the best epoch on validation
-  last.safetensors    trainable tensors after the last finished epoch
-  state.safetensors   optimiser tensors after the last finished epoch (for --resume)
-  state.json          epoch counter, best score, optimiser hyper-parameters, history
+  run.json            method name + config, backbone spec, training config, data (JSON)
+  best.safetensors    trainable tensors of the best epoch on validation (metadata: its epoch)
+  resume/             epoch-N.safetensors, optim-N.safetensors: the last and best epochs' trainable
+                      and optimiser tensors (for --resume; see dcar.training.resume)
+  state.json          epoch counter, best score, optimiser hyper-parameters, history (the commit point)
   metrics.csv, tb/    logs
 """
 
@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from dcar.atomic import atomic_path, write_json_atomic
 from dcar.errors import DcarError
+from dcar.backbone.registry import one_line
+from dcar.files import check_readable_file, read_json
 
 RUN_FILE = "run.json"
 BEST = "best.safetensors"
-LAST = "last.safetensors"
-STATE = "state.safetensors"
 STATE_JSON = "state.json"
 
 
@@ -47,13 +47,17 @@ def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: 
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """RUN_DIR/run.json, checked for the fields a run is rebuilt from."""
     path = Path(run_dir) / RUN_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DcarError(f"{run_dir}: not a run directory (no {RUN_FILE})") from None
-    except json.JSONDecodeError as err:
-        raise DcarError(f"{path}: unreadable ({err})") from None
+    if not Path(run_dir).is_dir() or not path.exists():
+        raise DcarError(f"{run_dir}: not a run directory (no {RUN_FILE})")
+    run = read_json(path, "run file")
+    if not isinstance(run, dict):
+        raise DcarError(f"{path}: expected a JSON object")
+    for key, kind in (("backbone", str), ("method", str), ("method_config", dict)):
+        if not isinstance(run.get(key), kind):
+            raise DcarError(f"{path}: no {key!r} entry (a {kind.__name__}); not a complete run description")
+    return run
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -71,9 +75,14 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
 
 
 def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     per_param: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         idx, name = key.split(".", 1)
+        if not idx.isdigit() or int(idx) >= len(params):
+            raise ValueError(f"optimiser tensor {key!r} belongs to no parameter")
+        if value.dim() > 0 and value.shape != params[int(idx)].shape:  # buffers shaped like their parameter
+            raise ValueError(f"optimiser tensor {key!r} has shape {tuple(value.shape)}, the parameter {tuple(params[int(idx)].shape)}")
         per_param.setdefault(int(idx), {})[name] = value
     for idx, values in meta.get("plain", {}).items():
         per_param.setdefault(int(idx), {}).update(values)
@@ -116,7 +125,16 @@ def load_trainable(run_dir: str | Path, which: str = BEST) -> dict[str, torch.Te
     path = Path(run_dir) / which
     if not path.exists():
         raise DcarError(f"{run_dir}: no {which} (did the run finish an epoch?)")
-    return load_file(str(path))
+    return read_tensors(path)
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file, or a one-line error naming it (truncated, overwritten, not safetensors)."""
+    check_readable_file(path, "safetensors file")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise DcarError(f"{path}: not a readable safetensors file ({one_line(err)})") from None
 
 
 def load_method(run_dir: str | Path, device: str = "cpu", which: str = BEST):
@@ -128,5 +146,8 @@ def load_method(run_dir: str | Path, device: str = "cpu", which: str = BEST):
     backbone = load_backbone(run["backbone"], device=device)
     method = build_method(run["method"], backbone, run["method_config"])
     if method.trainable:
-        method.load_trainable_state_dict(load_trainable(run_dir, which))
+        try:
+            method.load_trainable_state_dict(load_trainable(run_dir, which))
+        except ValueError as err:
+            raise DcarError(f"{Path(run_dir) / which}: {err}") from None
     return method.to(device).eval()

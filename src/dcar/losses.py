@@ -11,12 +11,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dcar.distributed.collective import gather_pairs, world
+
 
 def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE; row i of both inputs is a matching pair. Inputs are L2-normalised."""
-    logits = logit_scale * image_features @ text_features.t()
-    labels = torch.arange(logits.shape[0], device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+    """Symmetric InfoNCE; row i of both inputs is a matching pair. Inputs are L2-normalised.
+
+    In a DDP step (torchrun) the rows of this rank are contrasted against the whole global batch;
+    the loss is scaled so that DDP's average of the ranks' gradients is the gradient of the
+    global batch's mean loss, as in one process.
+    """
+    gathered = gather_pairs(image_features, text_features)
+    if gathered is None:
+        logits = logit_scale * image_features @ text_features.t()
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+    all_images, all_texts, offset = gathered
+    labels = torch.arange(offset, offset + image_features.shape[0], device=image_features.device)
+    per_image = F.cross_entropy(logit_scale * image_features @ all_texts.t(), labels, reduction="sum")
+    per_text = F.cross_entropy(logit_scale * text_features @ all_images.t(), labels, reduction="sum")
+    return 0.5 * (per_image + per_text) * (world().size / all_images.shape[0])
 
 
 def category_loss(

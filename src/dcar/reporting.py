@@ -17,34 +17,37 @@ def run_label(run: dict[str, Any]) -> str:
     return run.get("label") or run.get("method", "?")
 
 
-def _rows(runs: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(run label, dataset name, metrics) for every dataset of every run, AVG last when >1 dataset."""
+def _rows(runs: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(run label, backbone, dataset name, metrics) for every dataset of every run, AVG last when
+    >1 dataset. The backbone is the model spec the run used: the same method on two backbones is
+    two different results."""
     rows = []
     for run in runs:
         datasets = run.get("datasets", {})
+        backbone = str(run.get("model", "?"))
         for name, metrics in datasets.items():
-            rows.append((run_label(run), name, metrics))
+            rows.append((run_label(run), backbone, name, metrics))
         if len(datasets) > 1 and "avg" in run:
-            rows.append((run_label(run), "AVG", run["avg"]))
+            rows.append((run_label(run), backbone, "AVG", run["avg"]))
     return rows
 
 
 def markdown_table(runs: list[dict[str, Any]]) -> str:
-    header = "| method | dataset | " + " | ".join(f"I2T {k}" for k in KS) + " | " + " | ".join(f"T2I {k}" for k in KS) + " | hard-neg acc |"
-    lines = [header, "|" + "---|" * (3 + 2 * len(KS))]
-    for label, name, m in _rows(runs):
+    header = "| method | backbone | dataset | " + " | ".join(f"I2T {k}" for k in KS) + " | " + " | ".join(f"T2I {k}" for k in KS) + " | hard-neg acc |"
+    lines = [header, "|" + "---|" * (4 + 2 * len(KS))]
+    for label, backbone, name, m in _rows(runs):
         cells = [f"{m[d][k]:.2f}" for d in DIRECTIONS for k in KS]
         hn = m.get("hard_negative_acc")
-        lines.append(f"| {label} | {name} | " + " | ".join(cells) + f" | {'-' if hn is None else f'{hn:.2f}'} |")
+        lines.append(f"| {label} | {backbone} | {name} | " + " | ".join(cells) + f" | {'-' if hn is None else f'{hn:.2f}'} |")
     return "\n".join(lines) + "\n"
 
 
 def rich_table(runs: list[dict[str, Any]], title: str = "Recall@K (%)") -> Table:
     table = Table(title=title)
-    for col in ("method", "dataset", *(f"I2T {k}" for k in KS), *(f"T2I {k}" for k in KS)):
-        table.add_column(col, justify="left" if col in ("method", "dataset") else "right")
-    for label, name, m in _rows(runs):
-        table.add_row(label, name, *(f"{m[d][k]:.2f}" for d in DIRECTIONS for k in KS))
+    for col in ("method", "backbone", "dataset", *(f"I2T {k}" for k in KS), *(f"T2I {k}" for k in KS)):
+        table.add_column(col, justify="left" if col in ("method", "backbone", "dataset") else "right")
+    for label, backbone, name, m in _rows(runs):
+        table.add_row(label, backbone, name, *(f"{m[d][k]:.2f}" for d in DIRECTIONS for k in KS))
     return table
 
 

@@ -214,7 +214,8 @@ def test_verifier_rejects_and_is_cached(chat_server, flower_entries, tmp_path):
     assert len(chat_server.requests) == before  # answers and verdicts all cached
 
 
-def test_api_key_from_environment(chat_server, flower_entries, tmp_path, monkeypatch):
-    monkeypatch.setenv("DCAR_OPENAI_API_KEY", "sk-test")
-    make_builder(chat_server, tmp_path).build(flower_entries[:1])
+def test_api_key_from_the_named_environment_variable(chat_server, flower_entries, tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_VLM_KEY", "sk-test")
+    captioner = load_captioner(chat_server.spec(), CaptionerOptions(timeout=5.0, api_key_env="MY_VLM_KEY"))
+    CaptionBuilder(captioner, BuildOptions(workers=1, retry=FAST, progress=False), AnswerCache(tmp_path / "c.jsonl")).build(flower_entries[:1])
     assert chat_server.requests[0].authorization == "Bearer sk-test"

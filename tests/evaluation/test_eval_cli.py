@@ -32,7 +32,7 @@ def test_eval_writes_exact_schema(colour_model, colour_fdrd, tmp_path: Path, cap
         "i2t", "t2i", "hard_negative_acc", "n_images", "n_captions", "skipped_images"}
     assert set(res["avg"]) == {"i2t", "t2i"} and set(res["avg"]["i2t"]) == {"R@1", "R@5", "R@10"}
     assert "colours" in stdout and "66.67" in stdout  # the table
-    assert "broken_image_01.png" in err and "1 images not found" in err
+    assert "broken_image_01.png" in err and "1 images not found (first: missing_image_01)" in err
     assert not Path(f"{out}.parts").exists()
 
 

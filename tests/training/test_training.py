@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -35,7 +36,7 @@ def test_resume_after_a_kill_reaches_the_same_tensors(tiny_spec, labelled_set, t
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["epoch"] == 1
     torch.manual_seed(999)  # a different init: the resumed run must not depend on it
     resumed = _train(tiny_spec, entries, taxonomy, tmp_path / "cut", resume=True)
-    a, b = load_file(str(tmp_path / "full" / "last.safetensors")), load_file(str(tmp_path / "cut" / "last.safetensors"))
+    a, b = (load_file(str(tmp_path / run / "resume" / "epoch-3.safetensors")) for run in ("full", "cut"))
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -67,7 +68,7 @@ def test_resume_accepts_a_run_from_before_a_config_field_existed_but_not_a_chang
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
     info["method_config"]["gamma"] = 0.9  # a setting that really differs still refuses to resume
     (run / "run.json").write_text(json.dumps(info))
-    with pytest.raises(DcarError, match="different method_config"):
+    with pytest.raises(DcarError, match="method_config gamma = 0.5, but the run was started with 0.9"):
         _train(tiny_spec, entries, taxonomy, run, resume=True)
 
 
@@ -88,7 +89,7 @@ def test_cli_train_eval_compare(tiny_spec, labelled_set, tmp_path, capsys):
     args = ["train", "--method", "coop", "--model", tiny_spec, "--train", str(table), "--val", str(table),
             "--images", str(images), "--out", str(run), "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu"]
     main(args)
-    assert {"run.json", "best.safetensors", "last.safetensors", "metrics.csv", "train_summary.json"} <= {p.name for p in run.iterdir()}
+    assert {"run.json", "best.safetensors", "state.json", "metrics.csv", "train_summary.json"} <= {p.name for p in run.iterdir()}
     tensors = load_file(str(run / "best.safetensors"))
     assert set(tensors) == {"ctx.layers.0"}  # only the trainable prompt, never backbone weights
     main(["eval", "--checkpoint", str(run), "--fdrd", str(table), "--images", str(images), "--out", str(run / "results.json"), "--device", "cpu"])
@@ -97,8 +98,15 @@ def test_cli_train_eval_compare(tiny_spec, labelled_set, tmp_path, capsys):
     r = results["datasets"]["set"]
     assert 0 <= r["i2t"]["R@1"] <= r["i2t"]["R@5"] <= r["i2t"]["R@10"] <= 100
     assert r["n_images"] == len(entries)
+    captions = tmp_path / "captions.txt"
+    captions.write_text("".join(e.caption + "\n" for e in entries[:5]))
+    main(["embed", "--checkpoint", str(run), "--texts", str(captions), "--out", str(tmp_path / "trained.npy"), "--device", "cpu"])
+    main(["embed", "--model", tiny_spec, "--texts", str(captions), "--out", str(tmp_path / "zeroshot.npy"), "--device", "cpu"])
+    trained, zeroshot = np.load(tmp_path / "trained.npy"), np.load(tmp_path / "zeroshot.npy")
+    assert trained.shape == zeroshot.shape == (5, zeroshot.shape[1])
+    assert not np.allclose(trained, zeroshot)  # the learned prompt is used
     main(["compare", str(run), "--out", str(tmp_path / "cmp")])
-    assert "| coop (run) | set |" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert f"| coop (run) | {tiny_spec} | set |" in (tmp_path / "cmp" / "compare.md").read_text()  # names the backbone
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
     with pytest.raises(SystemExit) as exit_info:
         main(args)  # the folder holds a run already
@@ -133,7 +141,8 @@ def _cli_train(tiny_spec, table: Path, images: Path, out: Path, seed: int, capsy
                             "--images", str(images), "--out", str(out), "--epochs", "2", "--batch-size", "8",
                             "--workers", "0", "--device", "cpu", "--seed", str(seed), "--lr", "0.01"], capsys)
     assert code == 0, err
-    return {f"{name}/{k}": v for name in ("best", "last", "state") for k, v in load_file(str(out / f"{name}.safetensors")).items()}
+    files = ("best.safetensors", "resume/epoch-2.safetensors", "resume/optim-2.safetensors")
+    return {f"{name}/{k}": v for name in files for k, v in load_file(str(out / name)).items()}
 
 
 def test_two_cli_trainings_with_one_seed_give_identical_tensors(tiny_spec, labelled_set, tmp_path, capsys):
@@ -165,7 +174,7 @@ def test_a_run_written_with_dcars_own_seed_still_loads(tiny_spec, labelled_set, 
     info["method_config"]["seed"] = 3
     (run / "run.json").write_text(json.dumps(info))
     with pytest.warns(UserWarning, match="'seed' is ignored"):
-        method = load_method(run, which="last.safetensors")
+        method = load_method(run, which="resume/epoch-1.safetensors")
     assert "seed" not in method.config.to_dict()
     with pytest.warns(UserWarning, match="train.seed"):
         resumed = _train(tiny_spec, entries, taxonomy, run, resume=True)

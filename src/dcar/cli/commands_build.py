@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from dcar.reporting import summary_table
-from dcar.cli.app import data_app
+from dcar.cli.app import data_app, locks_outputs
 from dcar.errors import DcarError
 
 STRATEGY_HELP = "swap: category swaps; attribute: attribute changes; mixed: half each."
@@ -25,6 +25,7 @@ def _check_strategy(strategy: str) -> str:
 
 
 @data_app.command("build")
+@locks_outputs(out="file", cache="file")
 def build_command(
     images: Path = typer.Option(
         ..., "--images", help="Class folders, a flat folder of <class>_image_<n>.jpg, or a CSV/JSONL "
@@ -53,6 +54,13 @@ def build_command(
     workers: int = typer.Option(4, "--workers", min=1, help="Parallel requests."),
     attempts: int = typer.Option(4, "--attempts", min=1, help="Tries per request (retries with backoff)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per HTTP request (openai:)."),
+    api_key_env: Optional[str] = typer.Option(
+        None, "--api-key-env", help="Environment variable holding the API key for the captioner's host (openai:); "
+        "without it OPENAI_API_KEY goes only to api.openai.com.",
+    ),
+    allow_insecure_key: bool = typer.Option(
+        False, "--allow-insecure-key", help="Allow sending the API key over plain http to a host that is not this machine."
+    ),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, help="Answer length limit."),
     device: Optional[str] = typer.Option(None, "--device", help="hf: models (default: cuda if available)."),
     cache: Optional[Path] = typer.Option(
@@ -90,7 +98,8 @@ def build_command(
         source=images, out=out, captioner=captioner, image_root=image_root, taxonomy=taxonomy, negatives=negatives,
         strategy=_check_strategy(strategy), model=model, verify=verify, verify_prompt=verify_prompt or VERIFY_PROMPT,
         cache=cache, seed=seed, options=options,
-        captioner_options=CaptionerOptions(timeout=timeout, max_new_tokens=max_new_tokens, device=device),
+        captioner_options=CaptionerOptions(timeout=timeout, max_new_tokens=max_new_tokens, device=device,
+                                           api_key_env=api_key_env, allow_insecure_key=allow_insecure_key),
     )
     report = build_dataset(cfg, console=Console(stderr=True))
     if as_json:
@@ -132,6 +141,7 @@ def _share(value: float | None) -> str:
 
 
 @data_app.command("negatives")
+@locks_outputs(out="file")
 def negatives_command(
     source: Path = typer.Argument(..., help="Captioned dataset: FDRD JSON, or CSV/JSONL with a caption column."),
     out: Path = typer.Option(..., "--out", help="FDRD JSON to write (FDRD input keeps its layout)."),

@@ -7,10 +7,11 @@ from pathlib import Path
 import typer
 
 from dcar.builtin import SYNTHETIC_SMALL_SPEC
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 
 
 @app.command("demo")
+@locks_outputs(out="folder")
 def demo_command(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for data, runs, results.json, report.md, recall.png."),
     domain: str = typer.Option("garden", "--domain", help="World domain (`dcar data synth --list`)."),

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 from dcar.errors import DcarError
 from dcar.reporting import summary_table
 
@@ -23,6 +23,7 @@ CAPTIONS_HELP = "Captions to index with the images (FDRD JSON, CSV or JSONL); im
 
 
 @index_app.command("build")
+@locks_outputs(out="folder")
 def build_command(
     images: Path = typer.Option(..., "--images", help=IMAGES_HELP),
     out: Path = typer.Option(..., "--out", help="Index folder to create."),
@@ -36,6 +37,9 @@ def build_command(
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding processes."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    ray: bool = typer.Option(False, "--ray", help='Embed the images on Ray Data (pip install "dcar[scale]"); a local Ray unless --ray-address.'),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A Ray cluster (HOST:6379 or ray://HOST:10001); implies --ray."),
+    ray_workers: int = typer.Option(1, "--ray-workers", min=1, help="Encoding actors (one per GPU on a GPU cluster)."),
 ) -> None:
     """Embed a catalog into a new index folder (resumes a killed build of the same inputs).
 
@@ -49,13 +53,16 @@ def build_command(
         raise DcarError("give exactly one of --model SPEC or --checkpoint RUN_DIR")
     catalog = read_catalog(images, captions)
     _problems(catalog.problems)
-    encoder = load(str(checkpoint) if checkpoint else model, device=device)
+    source = str(checkpoint) if checkpoint else model
+    encoder = load(source, device=device)
+    options = _ray_options(source, device, ray_address, ray_workers) if ray or ray_address else None
     report = Index.build(out, encoder, catalog.items, kind=kind, exact_max=exact_max, shard_size=shard_size,
-                         batch_size=batch_size, workers=workers, progress=progress)
+                         batch_size=batch_size, workers=workers, progress=progress, ray=options)
     _print_report(report, out, "built")
 
 
 @index_app.command("add")
+@locks_outputs(index="folder")
 def add_command(
     index: Path = typer.Argument(..., help="An index folder made by `dcar index build`."),
     images: Path = typer.Option(..., "--images", help=IMAGES_HELP),
@@ -114,6 +121,52 @@ def search_command(
     for rank, h in enumerate(hits, 1):
         table.add_row(str(rank), f"{h['score']:.4f}", str(h["id"]), h["category"], h["path"], (h["caption"] or "")[:80])
     (Console() if sys.stdout.isatty() else Console(width=200)).print(table)
+
+
+def _actor_encoder(source: str, device: str | None):
+    """What each Ray actor runs: the same model, loaded where the actor is."""
+    from dcar.api import load
+
+    return load(source, device=device).retrieval
+
+
+def _ray_options(source: str, device: str | None, address: str | None, workers: int):
+    from functools import partial
+
+    from dcar.distributed.ray_embed import RayOptions
+
+    return RayOptions(partial(_actor_encoder, source, device), address, workers).started()
+
+
+@index_app.command("export")
+def export_command(
+    index: Path = typer.Argument(..., help="An index folder made by `dcar index build`."),
+    to: str = typer.Option("qdrant", "--to", help="Target engine (qdrant)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Qdrant server, e.g. http://localhost:6333 (API key from QDRANT_API_KEY)."),
+    path: Optional[Path] = typer.Option(None, "--path", help="Qdrant local mode: a folder (or :memory:)."),
+    collection: Optional[str] = typer.Option(None, "--collection", help="Collection name (default: the index folder's name)."),
+    recreate: bool = typer.Option(False, "--recreate", help="Empty the collection first."),
+    use: bool = typer.Option(False, "--use", help="Search this index's images through the collection from now on."),
+) -> None:
+    """Copy an index's image vectors and metadata into a vector database (resumes: finished shards
+    are skipped); with --use, `dcar search` and `dcar serve` then query it there."""
+    from dcar.index.qdrant import QdrantBackend, export_index, use_for_search
+    from dcar.index.store import read_info
+
+    if to != "qdrant":
+        raise DcarError(f"--to {to}: only qdrant is supported")
+    info = read_info(index)
+    name = collection or index.resolve().name
+    backend = QdrantBackend.open(name, dim=info["dim"], url=url, path=str(path) if path else None, recreate=recreate)
+    try:
+        written = export_index(index, backend)
+        total = backend.ntotal
+        if use:
+            use_for_search(index, backend)
+    finally:
+        backend.close()
+    Console(stderr=True).print(f"exported {written:,} vectors to Qdrant collection {name!r} ({total:,} in it)"
+                               + ("; the index now searches its images there" if use else ""), highlight=False)
 
 
 def _problems(lines: list[str]) -> None:

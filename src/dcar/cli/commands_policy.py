@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 from dcar.cli.commands_retrieval import MODEL_HELP, default_device, load_encoder
 from dcar.errors import DcarError
 
@@ -32,6 +32,7 @@ def encoder_id(encoder) -> str:
 
 
 @app.command("calibrate")
+@locks_outputs(out="file")
 def calibrate_command(
     data: Path = typer.Option(..., "--data", help="Labelled held-out set (FDRD JSON, CSV, JSONL), not used in training."),
     images: Path = typer.Option(..., "--images", help="Image root of --data."),

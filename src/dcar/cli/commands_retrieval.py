@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from functools import partial
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 from dcar.errors import DcarError
 
 MODEL_HELP = "Model spec, e.g. open_clip:ViT-B-32:openai, open_clip:local-dir:DIR, hf:DIR."
@@ -25,8 +26,10 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_encoder(model: str | None, device: str, checkpoint: Path | None = None):
-    """The encoder to evaluate: a trained run (``--checkpoint RUN_DIR``) or the zero-shot model."""
+def load_encoder(model: str | None, device: str | None, checkpoint: Path | None = None):
+    """The encoder to evaluate: a trained run (``--checkpoint RUN_DIR``) or the zero-shot model
+    (on ``device``, or the GPU of the process that loads it when there is one)."""
+    device = device or default_device()
     if checkpoint is not None:
         from dcar.methods.encoder import MethodEncoder
         from dcar.checkpoint import load_method, read_run
@@ -43,14 +46,19 @@ def load_encoder(model: str | None, device: str, checkpoint: Path | None = None)
 
 
 @app.command("embed")
+@locks_outputs(out="file")
 def embed_command(
-    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder: embed with what it learned."),
     images: Optional[Path] = typer.Option(None, "--images", help="Text file: one image path per line."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Text file: one caption per line."),
     out: Path = typer.Option(..., "--out", help="Output .npy: float32 [rows, dim], L2-normalised."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding processes."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    ray: bool = typer.Option(False, "--ray", help="Embed images on Ray Data (pip install \"dcar[scale]\"); a local Ray unless --ray-address."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A Ray cluster (HOST:6379 or ray://HOST:10001); implies --ray."),
+    ray_workers: int = typer.Option(1, "--ray-workers", min=1, help="Encoding actors (one per GPU on a GPU cluster)."),
 ) -> None:
     """Embed images or captions; rows follow the list's order.
 
@@ -62,7 +70,7 @@ def embed_command(
     from tqdm.auto import tqdm
 
     from dcar.atomic import write_text_atomic
-    from dcar.evaluation.cache import BlockCache, fingerprint, save_npy_atomic
+    from dcar.evaluation.cache import BlockCache, file_stamps, fingerprint, save_npy_atomic
     from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 
     if (images is None) == (texts is None):
@@ -74,15 +82,20 @@ def embed_command(
     if not numbered:
         raise DcarError(f"{listing}: the list is empty")
     items = [s for _, s in numbered]
-    encoder = load_encoder(model, device or default_device())
-    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=items)
+    encoder = load_encoder(model, device or default_device(), checkpoint)
+    key = fingerprint(encoder.fingerprint(), kind, EMBED_BLOCK, items=file_stamps(items) if images else items)
+    image_embedder = embed_images
+    if (ray or ray_address) and kind == "images":
+        from dcar.distributed.ray_embed import RayOptions, ray_image_embedder
+
+        image_embedder = ray_image_embedder(RayOptions(partial(load_encoder, model, device, checkpoint), ray_address, ray_workers))
     cache = BlockCache(Path(f"{out}.parts") / "embed", key)
     bar = tqdm(total=len(items), unit=kind[:-1], desc=f"embedding {kind}")
 
     def compute(start: int, stop: int) -> dict[str, np.ndarray]:
         if kind == "texts":
             return {"features": embed_texts(encoder, items[start:stop], batch_size, progress=bar.update)}
-        got = embed_images(encoder, items[start:stop], batch_size, workers, progress=bar.update)
+        got = image_embedder(encoder, items[start:stop], batch_size, workers, progress=bar.update)
         skipped = [f"{numbered[start + i][0]}\t{path}\t{why}" for i, path, why in got.skipped]
         return {"features": got.features, "skipped": np.array(skipped, dtype=str)}
 
@@ -92,6 +105,10 @@ def embed_command(
         bar.close()
     feats = [b["features"] for b in blocks if b["features"].size]
     features = np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32)
+    if features.size and not np.isfinite(features).all():
+        bad = int((~np.isfinite(features).all(axis=1)).sum())
+        raise DcarError(f"the model gave non-finite features for {bad} of {len(features)} {kind}; nothing written "
+                        "(the model or checkpoint is broken, e.g. a diverged training)")
     save_npy_atomic(features, out)
     console = Console(stderr=True)
     if kind == "images":
@@ -105,6 +122,7 @@ def embed_command(
 
 
 @app.command("eval")
+@locks_outputs(out="file", per_query="file")
 def eval_command(
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Zero-shot when no --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A `dcar train` run folder to evaluate."),
@@ -150,7 +168,8 @@ def eval_command(
     shutil.rmtree(parts, ignore_errors=True)
     for ds in datasets:
         if ds.missing_images:
-            err.print(f"[yellow]warning:[/yellow] {ds.name}: {ds.missing_images} images not found", highlight=False)
+            first = f" (first: {ds.missing_keys[0]})" if ds.missing_keys else ""
+            err.print(f"[yellow]warning:[/yellow] {ds.name}: {ds.missing_images} images not found{first}", highlight=False)
     for line in skips[:5]:
         err.print(f"[yellow]warning:[/yellow] unreadable image skipped: {line}", highlight=False, soft_wrap=True)
     if len(skips) > 5:
@@ -182,14 +201,9 @@ def _print_results(results: dict, console: Console) -> None:
 def _read_lines(path: Path) -> list[str]:
     """Lines without their line ends (only \n and \r\n end a line: captions may hold other
     characters that str.splitlines treats as breaks)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DcarError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DcarError(f"{path}: is a folder, expected a text file with one item per line") from None
-    except UnicodeDecodeError as err:
-        raise DcarError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    from dcar.files import read_text
+
+    text = read_text(path)
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and lines[-1] == "" else lines
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcar.cli.app import app
+from dcar.cli.app import app, locks_outputs
 
 review_app = typer.Typer(no_args_is_help=True, help="The review queue: list, decide, export reviewed matches.")
 app.add_typer(review_app, name="review")
@@ -57,6 +57,7 @@ def decide_command(
 
 
 @review_app.command("export")
+@locks_outputs(out="file")
 def export_command(
     queue: Path = typer.Argument(..., help=QUEUE_HELP),
     fmt: str = typer.Option("fdrd", "--format", help="fdrd (training data for `dcar train`), labelstudio or jsonl."),

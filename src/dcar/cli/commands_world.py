@@ -10,13 +10,14 @@ import typer
 from rich.console import Console
 
 from dcar.builtin import SYNTHETIC_SMALL_SPEC
-from dcar.cli.app import app, data_app, world_app
+from dcar.cli.app import app, data_app, locks_outputs, world_app
 from dcar.errors import DcarError
 
 _console = Console()
 
 
 @data_app.command("synth")
+@locks_outputs(out="folder")
 def synth(
     domain: Optional[str] = typer.Option(None, "--domain", help="A domain name (see --list): pretrain, pretrain-v2, or a downstream catalog."),
     split: str = typer.Option("test", "--split", help="train | val | test"),
@@ -45,6 +46,7 @@ def synth(
 
 
 @app.command("pretrain")
+@locks_outputs(out="folder")
 def pretrain(
     preset: str = typer.Option("synthetic-small", "--preset", help="Recipe name (synthetic-small, synthetic-v2, tiny)."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoint, train_log.csv, model/, loss_curve.png."),
@@ -67,6 +69,7 @@ def pretrain(
 
 
 @world_app.command("diagnose")
+@locks_outputs(out="folder")
 def diagnose(
     model: str = typer.Option(SYNTHETIC_SMALL_SPEC, "--model", help="Model spec, as for --model elsewhere."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write diagnose.json and diagnose.md into this folder."),
@@ -85,10 +88,11 @@ def diagnose(
     from dcar.world.domains import downstream_domains
 
     if from_json is not None:
-        try:
-            report = json.loads(from_json.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DcarError(f"{from_json}: not a readable diagnose.json ({err})") from None
+        from dcar.files import read_json
+
+        report = read_json(from_json, "diagnose.json")
+        if not isinstance(report, dict):
+            raise DcarError(f"{from_json}: not a diagnose.json (expected a JSON object)")
     else:
         unknown = [d for d in domain or [] if d not in downstream_domains()]
         if unknown:

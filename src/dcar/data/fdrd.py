@@ -14,7 +14,6 @@ numbers computed on a silently shrunken test set would not be comparable. ``stri
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -22,6 +21,7 @@ from pathlib import Path, PurePath
 from dcar.data.image_index import ImageIndex, Resolution, resolve_images
 from dcar.data.images import is_image_file
 from dcar.data.records import Entry
+from dcar.files import read_json, text_problem
 from dcar.errors import DataError
 
 # Trailing image number: "<class>_image_<digits>" (Flowers, Caltech) or "<class>_<digits>"
@@ -140,17 +140,7 @@ def _read_json(path: Path, duplicates: list[str]) -> object:
             d[k] = v
         return d
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f, object_pairs_hook=pairs)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, expected an FDRD JSON file") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    return read_json(path, "FDRD JSON file", object_pairs_hook=pairs)
 
 
 def _parse_entry(key: str, value: object) -> tuple[Entry, str]:
@@ -167,6 +157,9 @@ def _parse_entry(key: str, value: object) -> tuple[Entry, str]:
     if not isinstance(negatives, list) or not all(isinstance(n, str) for n in negatives):
         raise _BadEntry("'negative' must be a list of strings")
     class_name = value.get("class_name")
+    for field_name, text in [("key", key), ("positive", positive), ("class_name", class_name)] + [("negative", n) for n in negatives]:
+        if isinstance(text, str) and (problem := text_problem(text)):
+            raise _BadEntry(f"{field_name!r}: {problem}")
     if isinstance(class_name, str) and class_name.strip():
         category, class_source = class_name.strip(), "class_name"
     elif (derived := category_from_key(key)) is not None:

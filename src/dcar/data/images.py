@@ -8,12 +8,15 @@ image or raises :class:`UnreadableImage`; callers skip that image and count it.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dcar.errors import DataError
+from dcar.files import special_kind
 
 # Suffixes the image index and folder datasets treat as images (compared in lower case).
 IMAGE_EXTENSIONS = frozenset(
@@ -52,6 +55,10 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
     """
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
+        if isinstance(path, (str, os.PathLike)):  # (a file object, e.g. an upload, is read as it is)
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):  # a named pipe would block the read forever
+                raise UnreadableImage(path, "a folder" if stat.S_ISDIR(mode) else f"{special_kind(mode)}, not a regular file")
         with Image.open(path) as im:
             if limit is not None and im.width * im.height > limit:
                 raise UnreadableImage(path, f"{im.width}x{im.height} pixels exceeds the limit of {limit}")

@@ -27,6 +27,7 @@ from dcar.data.fdrd import load_fdrd
 from dcar.data.image_index import ImageIndex, resolve_images
 from dcar.data.records import Entry
 from dcar.errors import DataError
+from dcar.files import check_readable_file, text_problem
 
 Format = Literal["fdrd", "csv", "jsonl", "folder"]
 
@@ -60,6 +61,7 @@ def detect_format(source: str | Path) -> Format:
         return "folder"
     if not source.exists():
         raise DataError(f"{source}: file or folder not found")
+    check_readable_file(source, "dataset file")  # a named pipe would block the reads below
     suffix = source.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return "csv"
@@ -105,17 +107,31 @@ def load_entries(
 
 
 def load_image_folder(root: str | Path) -> LoadedEntries:
-    """``root/<class>/.../<image>``: category = the top-level sub-folder, caption empty."""
+    """``root/<class>/<image>``: category = the class folder, caption empty.
+
+    Nested class folders, ``root/<meta>/<sub>/<image>`` for every image, give a taxonomy: category =
+    the sub-folder, meta-category = the folder above it. Other layouts keep the top-level folder
+    as the category (``root/<class>/any/depth/<image>``).
+    """
     root = Path(root)
     index = ImageIndex(root)
     out = LoadedEntries(path=root, format="folder", entries=[], image_root=index.root)
-    loose = 0
-    for rel, path in index.by_rel.items():
-        parts = rel.split("/")
-        if len(parts) < 2:
-            loose += 1
-            continue
-        out.entries.append(Entry(key=rel, caption="", category=parts[0], image=str(path)))
+    placed = [(rel, path, rel.split("/")) for rel, path in index.by_rel.items()]
+    loose = sum(1 for _, _, parts in placed if len(parts) < 2)
+    classed = [(rel, path, parts) for rel, path, parts in placed if len(parts) >= 2]
+    nested = bool(classed) and all(len(parts) == 3 for _, _, parts in classed)
+    meta_of: dict[str, str] = {}
+    for rel, path, parts in classed:
+        if nested:
+            meta, category = parts[0], parts[1]
+            if meta_of.setdefault(category, meta) != meta:
+                raise DataError(
+                    f"{root}: class folder {category!r} is under both {meta_of[category]!r} and {meta!r}; "
+                    "class names must be unique across meta-categories"
+                )
+            out.entries.append(Entry(key=rel, caption="", category=category, image=str(path), meta_category=meta))
+        else:
+            out.entries.append(Entry(key=rel, caption="", category=parts[0], image=str(path)))
     if loose:
         out.problems.append(f"{loose} images lie directly in {root} without a class folder and were skipped")
     if not out.entries:
@@ -194,6 +210,8 @@ def _row_entry(row: dict) -> Entry:
             return ""
         if not isinstance(v, str):
             raise ValueError(f"field {name!r} must be a string")
+        if problem := text_problem(v):
+            raise ValueError(f"field {name!r}: {problem}")
         return v.strip()
 
     image, category = text("image"), text("category")
@@ -235,6 +253,8 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 row = _BadRow(f"invalid JSON ({err.msg})")
+            except RecursionError:
+                row = _BadRow("JSON nested too deeply")
             yield f"line {lineno}", row if isinstance(row, dict) else _BadRow("expected a JSON object")
 
 

@@ -5,21 +5,16 @@ Format: a JSON object ``{"subcategory": "meta-category", ...}``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from dcar.atomic import write_json_atomic
 from dcar.errors import DataError
+from dcar.files import read_json
 
 
 def read_taxonomy(path: str | Path) -> dict[str, str]:
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: taxonomy file not found") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{path}: not a JSON taxonomy ({err})") from None
+    obj = read_json(path, "taxonomy file")
     if not isinstance(obj, dict):
         raise DataError(f"{path}: a taxonomy is a JSON object {{subcategory: meta-category}}")
     for sub, meta in obj.items():

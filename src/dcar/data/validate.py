@@ -80,6 +80,11 @@ def validate(
         "problems": list(data.problems),
     }
     report["problems"] += [f"skipped: {s}" for s in data.skipped[:MAX_LISTED]]
+    if data.skipped:  # say what the other commands will do with them, so validate and eval agree
+        report["problems"].append(
+            f"{len(data.skipped)} entries cannot be read: `dcar train` and `dcar eval` stop on them, "
+            "`dcar data build`, `negatives` and `split` skip them"
+        )
     if report["over_length_captions"]:
         report["problems"].append(
             f"{report['over_length_captions']} captions exceed the {context_length}-token text context "

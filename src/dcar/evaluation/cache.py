@@ -1,7 +1,8 @@
 """Finished blocks of a long embedding job, kept on disk so that a killed job resumes where it was.
 
 A cache is a folder of ``block_NNNNN.npz`` files plus ``fingerprint.txt``. The fingerprint covers
-everything the blocks depend on (encoder weights, inputs, block size); a cache with another
+everything the blocks depend on (the encoder and its weights, the inputs with each image file's
+size and modification time, the block size); a cache with another
 fingerprint is wiped rather than reused. Blocks are written atomically, so a kill mid-write leaves
 no half block behind. Files are read with ``allow_pickle=False``.
 """
@@ -9,9 +10,10 @@ no half block behind. Files are read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -28,6 +30,17 @@ def fingerprint(*parts: object, items: Iterable[str] = ()) -> str:
         h.update(s.encode("utf-8", "surrogatepass"))
         h.update(b"\n")
     return h.hexdigest()
+
+
+def file_stamps(paths: Iterable[str]) -> Iterator[str]:
+    """``path, size, mtime`` of each file, for a fingerprint: an image replaced under the same name
+    (or touched) invalidates the cached blocks instead of lending them its old features."""
+    for p in paths:
+        try:
+            st = os.stat(p)
+            yield f"{p}\t{st.st_size}\t{st.st_mtime_ns}"
+        except (OSError, ValueError):  # ValueError: a NUL character in the path
+            yield f"{p}\tmissing"
 
 
 class BlockCache:

@@ -13,7 +13,7 @@ their captions leave the gallery too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from dcar.data.records import Entry
 from dcar.data.sources import load_entries
 from dcar.errors import DataError
-from dcar.evaluation.cache import BlockCache, fingerprint
+from dcar.evaluation.cache import BlockCache, file_stamps, fingerprint
 from dcar.evaluation.embed import blockwise, embed_images, embed_texts
 from dcar.evaluation.encoders import RetrievalEncoder
 from dcar.evaluation.recall import KS, hard_negative_accuracy, recall_from_ranks, retrieval_ranks
@@ -42,6 +42,7 @@ class EvalDataset:
     name: str
     entries: list[Entry]  # only entries whose image was found
     missing_images: int = 0
+    missing_keys: list[str] = field(default_factory=list)  # the entries without an image (to name them)
 
 
 def load_eval_dataset(source: str | Path, images: str | Path | None, name: str | None = None) -> EvalDataset:
@@ -52,7 +53,10 @@ def load_eval_dataset(source: str | Path, images: str | Path | None, name: str |
     usable = data.with_images()
     if not usable:
         raise DataError(f"{source}: none of its {len(data.entries)} images found under {data.image_root}")
-    return EvalDataset(name=name or Path(source).stem, entries=usable, missing_images=len(data.missing_images))
+    return EvalDataset(
+        name=name or Path(source).stem, entries=usable, missing_images=len(data.missing_images),
+        missing_keys=list(data.missing_images),
+    )
 
 
 def evaluate(
@@ -78,7 +82,8 @@ def evaluate(
     for ds in datasets:
         cache = None
         if cache_dir is not None:
-            key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=[e.image or "" for e in ds.entries])
+            images = list(dict.fromkeys(e.image or "" for e in ds.entries))
+            key = fingerprint(encoder.fingerprint(), BLOCK_SIZE, items=file_stamps(images))
             cache = BlockCache(Path(cache_dir) / ds.name, key)
         per[ds.name] = evaluate_dataset(encoder, ds, batch_size, num_workers, cache, progress, on_skip, device, per_query)
     return {
@@ -121,6 +126,8 @@ def evaluate_dataset(
     texts = [e.caption for e in kept] + [n for group in negatives for n in group]
     text_feats = embed_texts(encoder, texts, batch_size=max(batch_size, 256), progress=progress)
     captions, negative_feats = text_feats[: len(kept)], text_feats[len(kept) :]
+    _check_finite(ds.name, image_feats, [p for p in image_paths if p in row_of], "image")
+    _check_finite(ds.name, text_feats, [e.key for e in kept] + [f"{e.key} (a negative)" for e, g in zip(kept, negatives) for _ in g], "caption")
     if getattr(encoder, "rerank_k", 0):
         readable_paths = [p for p in image_paths if p in row_of]
         frozen = embed_images(encoder.frozen_encoder(), readable_paths, batch_size, num_workers, progress=False).features
@@ -176,6 +183,16 @@ def per_query_records(name: str, kept: list[Entry], owner: np.ndarray, ranks, to
                     "top": [image_names[j] for j in t2i_top[c][:PER_QUERY_K]],
                     "scores": None if t2i_sims is None else [round(float(x), 6) for x in t2i_sims[c][:PER_QUERY_K]]})
     return out
+
+
+def _check_finite(dataset: str, features: np.ndarray, names: list[str], what: str) -> None:
+    """A NaN or infinite feature would rank arbitrarily and yield a meaningless recall: stop."""
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1)) if features.size else []
+    if len(bad):
+        raise DataError(
+            f"{dataset}: the model gave non-finite features for {len(bad)} {what}s (first: {names[bad[0]]}); "
+            "the model or checkpoint is broken (diverged training?), no score computed"
+        )
 
 
 def _rows_of(paths: list[str], readable: np.ndarray) -> dict[str, int]:

@@ -158,6 +158,10 @@ BACKENDS: dict[str, type] = {"faiss": FaissBackend}
 
 
 def backend_class(name: str) -> type:
+    if name == "qdrant":  # optional: qdrant-client is imported only by an index that uses it
+        from dcar.index.qdrant import QdrantBackend
+
+        return QdrantBackend
     try:
         return BACKENDS[name]
     except KeyError:

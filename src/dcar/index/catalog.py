@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dcar.files import read_text
 from dcar.errors import DataError
 
 
@@ -80,12 +81,7 @@ def _from_table(path: Path) -> Catalog:
 
 
 def _from_list(path: Path) -> Catalog:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); expected one image path per line") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+    text = read_text(path, "list of image paths")
     items, missing, seen = [], [], set()
     for line in text.split("\n"):
         written = line.strip()

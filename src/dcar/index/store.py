@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import bisect
 import datetime
-import fcntl
 import json
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -166,14 +163,15 @@ class Index:
     @classmethod
     def build(cls, folder: str | Path, encoder, items: list[CatalogItem], kind: str = "auto",
               exact_max: int = EXACT_MAX, shard_size: int = SHARD_SIZE, batch_size: int = 64,
-              workers: int | None = None, progress: bool = True, backend: str = "faiss") -> JobReport:
-        """Embed ``items`` with ``encoder`` (a :class:`dcar.api.Encoder`) into a new index."""
+              workers: int | None = None, progress: bool = True, backend: str = "faiss", ray=None) -> JobReport:
+        """Embed ``items`` with ``encoder`` (a :class:`dcar.api.Encoder`) into a new index; with
+        ``ray`` (:class:`dcar.distributed.ray_embed.RayOptions`) the images are embedded on Ray."""
         folder = Path(folder)
         with _locked(folder):
             if (folder / INDEX_FILE).exists():
                 raise DcarError(f"{folder}: already holds an index; add to it with `dcar index add` or choose another --out")
             job = _Job(folder, "build", encoder, items, first_shard=0, shard_size=shard_size)
-            results = job.run(batch_size, workers, progress)
+            results = job.run(batch_size, workers, progress, ray)
             images, texts = _stack(results, "images", encoder.dim), _stack(results, "texts", encoder.dim)
             backends, recall = {}, {}
             for space, vectors in (("images", images), ("texts", texts)):
@@ -201,7 +199,7 @@ class Index:
 
     @classmethod
     def add(cls, folder: str | Path, items: list[CatalogItem], encoder=None, batch_size: int = 64,
-            workers: int | None = None, progress: bool = True, device: str | None = None) -> JobReport:
+            workers: int | None = None, progress: bool = True, device: str | None = None, ray=None) -> JobReport:
         """Append ``items`` (those not indexed yet) to an index; old shards stay as they are."""
         folder = Path(folder)
         with _locked(folder):
@@ -213,7 +211,7 @@ class Index:
             new = [it for it in items if it.path not in known]
             first = max((s["id"] for s in index.info["shards"]), default=-1) + 1
             job = _Job(folder, "add", encoder, new, first_shard=first, shard_size=index.info.get("shard_size", SHARD_SIZE))
-            results = job.run(batch_size, workers, progress)
+            results = job.run(batch_size, workers, progress, ray)
             backends = dict(index.backends)
             for space in SPACES:
                 vectors = _stack(results, space, index.dim)
@@ -255,7 +253,7 @@ class _Job:
         write_json_atomic({"kind": self.kind, "key": key, "first_shard": self.first, "items": len(self.items),
                            "shard_size": self.shard_size}, path)
 
-    def run(self, batch_size: int, workers: int | None, progress: bool) -> list[dict]:
+    def run(self, batch_size: int, workers: int | None, progress: bool, ray=None) -> list[dict]:
         from tqdm.auto import tqdm
 
         from dcar.evaluation.embed import blockwise
@@ -267,18 +265,42 @@ class _Job:
 
         def on_cached(n: int) -> None:
             self.reused += 1
-            bar.update(n)
+            bar.update(min(n, bar.total - bar.n))
 
         try:
-            return blockwise(len(self.items), self.shard_size, compute, _ShardCache(self), on_cached=on_cached)
+            cache = _ShardCache(self)
+            on_ray = self._embed_on_ray(ray, cache, batch_size, workers, bar.update) if ray is not None else 0
+            results = blockwise(len(self.items), self.shard_size, compute, cache, on_cached=on_cached)
+            self.reused -= on_ray  # shards Ray just wrote were read back from the cache
+            return results
         finally:
             bar.close()
 
+    def _embed_on_ray(self, ray, cache: "_ShardCache", batch_size: int, workers: int | None, advance: Callable) -> int:
+        """Embed every unfinished shard in one Ray job, writing each shard as it completes."""
+        from dcar.distributed.ray_embed import embed_blocks_ray
+
+        blocks = [(s, min(len(self.items), s + self.shard_size)) for s in range(0, len(self.items), self.shard_size)]
+        missing = [b for b in range(len(blocks)) if not cache.finished(b)]
+        paths = [it.path for it in self.items]
+        for j, got in embed_blocks_ray(ray.make_encoder, self.encoder.retrieval, paths, [blocks[b] for b in missing],
+                                       batch_size, ray.actors, ray.gpus_per_actor, workers, advance):
+            start, stop = blocks[missing[j]]
+            cache.put(missing[j], **self._shard(start, stop, got))
+        return len(missing)
+
     def _embed(self, start: int, stop: int, batch_size: int, workers: int | None, advance: Callable) -> dict:
-        from dcar.evaluation.embed import embed_images, embed_texts
+        from dcar.evaluation.embed import embed_images
 
         batch = self.items[start:stop]
         got = embed_images(self.encoder.retrieval, [it.path for it in batch], batch_size, workers, progress=advance)
+        return self._shard(start, stop, got)
+
+    def _shard(self, start: int, stop: int, got) -> dict:
+        """A shard's arrays from its images' embeddings (``got``); captions are encoded here."""
+        from dcar.evaluation.embed import embed_texts
+
+        batch = self.items[start:stop]
         ok = np.flatnonzero(got.ok)
         captions = [batch[i].caption for i in ok]
         texts = [c for c in captions if c]
@@ -312,6 +334,9 @@ class _ShardCache:
 
     def _file(self, what: str, b: int, ext: str) -> Path:
         return self.dir / f"{what}-{self.job.first + b:05d}.{ext}"
+
+    def finished(self, b: int) -> bool:
+        return self._file("done", b, "json").is_file() and self.get(b) is not None
 
     def get(self, b: int) -> dict | None:
         done = self._file("done", b, "json")
@@ -450,16 +475,9 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """One writer per index folder; a second `dcar index build/add` stops with one line."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DcarError(f"{folder}: another dcar process is writing this index") from None
-        yield
-    finally:
-        os.close(fd)
+def _locked(folder: Path):
+    """One writer per index folder: a second `dcar index build/add` is refused with one line naming
+    the first (the output lock every dcar job takes, see :mod:`dcar.locking`)."""
+    from dcar.locking import output_lock
+
+    return output_lock(folder, "folder")

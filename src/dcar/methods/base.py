@@ -150,6 +150,10 @@ class RetrievalMethod(nn.Module):
         if set(state) != expected:
             missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
             raise ValueError(f"checkpoint does not fit this method (missing {missing[:3]}, unexpected {extra[:3]})")
+        wrong = [n for n, v in state.items() if tuple(v.shape) != tuple(params[n].shape)]
+        if wrong:
+            n = wrong[0]
+            raise ValueError(f"checkpoint does not fit this method ({n}: shape {tuple(state[n].shape)}, expected {tuple(params[n].shape)})")
         with torch.no_grad():
             for name, value in state.items():
                 params[name].copy_(value.to(params[name].dtype))

@@ -61,4 +61,7 @@ def build_method(
     config = make_config(name, overrides)
     if seed is not None:
         torch.manual_seed(seed)
-    return method_class(name)(backbone, config)
+    try:
+        return method_class(name)(backbone, config)
+    except ValueError as err:  # a setting the method rejects (e.g. n_ctx 0)
+        raise DcarError(f"method {name}: {err}") from None

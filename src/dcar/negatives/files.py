@@ -7,13 +7,13 @@ repaired published file differs from the original only in the repaired negatives
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from dcar.data.records import Entry, write_fdrd, write_json_atomic
 from dcar.data.sources import load_entries
+from dcar.files import read_json
 from dcar.errors import DataError
 from dcar.negatives.generator import NegativeGenerator
 from dcar.negatives.repair import RepairCounts, repair_negatives
@@ -86,10 +86,7 @@ def _update(entry: Entry, generator: NegativeGenerator, report: NegativesReport,
 
 def _write_fdrd_in_place(source: Path, out: Path, entries: list[Entry]) -> None:
     """The source JSON with only the ``negative`` lists replaced (entries skipped stay as read)."""
-    try:
-        raw = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:  # load_entries read it a moment ago
-        raise DataError(f"{source}: cannot re-read ({err})") from None
+    raw = read_json(source)  # load_entries read it a moment ago
     for entry in entries:
         if isinstance(raw.get(entry.key), dict):
             raw[entry.key]["negative"] = list(entry.negatives)

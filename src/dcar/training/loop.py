@@ -11,8 +11,6 @@ resumed with --resume ends with the same tensors as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +19,14 @@ from typing import Any
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from safetensors.torch import load_file
 
-from dcar.atomic import write_csv_atomic, write_json_atomic
+from dcar.atomic import write_csv_atomic
+from dcar.distributed import ddp
 from dcar.errors import DcarError
 from dcar.methods.base import RetrievalMethod
 from dcar import checkpoint as ckpt
 from dcar.training.config import TrainConfig
+from dcar.training.resume import commit_epoch, fresh_state, restore
 from dcar.data.records import Entry
 from dcar.training.data import train_loader
 from dcar.training.schedule import epoch_lr
@@ -77,7 +76,8 @@ def train(
 
     ``stop_after_epochs`` ends the process's work early (as a kill would), for resume tests.
     """
-    console = console or Console(stderr=True)
+    console = ddp.console_for_rank(console or Console(stderr=True))
+    is_main = ddp.world().is_main  # under torchrun only rank 0 validates and writes
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device or "cpu")
     method.to(device)
@@ -85,106 +85,133 @@ def train(
         raise DcarError(f"method {method.config.method} has no trainable parameters; use `dcar eval`")
     method.prepare_training(train_entries, taxonomy, cfg.seed)
     optimizer = make_optimizer(method, cfg)
-    state = {"epoch": 0, "best_score": float("-inf"), "best_epoch": -1, "history": [], "skipped_images": 0}
+    state = fresh_state()
     if resume and (run_dir / ckpt.STATE_JSON).exists():
-        state = _restore(method, optimizer, run_dir, run_info)
+        state = restore(method, optimizer, run_dir, run_info, cfg)
+        write_metrics(run_dir, state["history"])  # a kill may have come between commit and log
         console.print(f"resuming {run_dir} after epoch {state['epoch']}")
     elif (run_dir / ckpt.STATE_JSON).exists():
         raise DcarError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    ckpt.write_run_file(run_dir, run_info)
+    elif is_main:
+        ckpt.write_run_file(run_dir, run_info)  # only a fresh start: a resumed run keeps its record
+    step = ddp.wrap(method)
 
-    writer = _tensorboard(run_dir)
+    writer = _tensorboard(run_dir) if is_main else None
     start = time.perf_counter()
     epochs_done_here = 0
     for epoch in range(state["epoch"], cfg.epochs):
         if stop_after_epochs is not None and epochs_done_here >= stop_after_epochs:
             break
-        lr = epoch_lr(epoch, _base_lr(method, cfg), cfg.epochs, cfg.warmup_epochs, cfg.warmup_lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-        loader = train_loader(train_entries, method.image_transform(train=True), cfg.batch_size, cfg.seed * 1_000_003 + epoch, cfg.num_workers)
-        losses, skipped = _run_epoch(method, optimizer, loader, cfg, device, epoch, console)
-        state["skipped_images"] += skipped
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **losses}
-        if score_val is not None:
+        row = _train_epoch(method, step, optimizer, train_entries, cfg, device, epoch, state, run_dir, console)
+        if score_val is not None and is_main:
             method.eval()
             with torch.no_grad():
                 metrics = score_val(method)
             row.update(val_i2t_r1=metrics["i2t"]["R@1"], val_t2i_r1=metrics["t2i"]["R@1"])
             score = selection_score(metrics)
-        else:
-            score = -row["loss"]
+        else:  # nothing to select on: the last epoch is the result
+            score = float(epoch + 1)
         row["score"] = score
         state["history"].append(row)
         state["epoch"] = epoch + 1
-        trainable = method.trainable_state_dict()
-        if score > state["best_score"]:
+        improved = score > state["best_score"]
+        if improved:
             state["best_score"], state["best_epoch"] = score, epoch + 1
-            ckpt.save_tensors_atomic(trainable, run_dir / ckpt.BEST, {"epoch": str(epoch + 1)})
-        _checkpoint(trainable, optimizer, state, run_dir)
-        _log(run_dir, writer, row)
+        if is_main:
+            commit_epoch(method, optimizer, state, run_dir, improved)
+            _log(run_dir, writer, state["history"])
         epochs_done_here += 1
         console.print(_row_text(row, cfg.epochs))
+        if cfg.max_steps is not None and state["steps"] >= cfg.max_steps:
+            console.print(f"stopped after {state['steps']} steps (--max-steps)")
+            break
     if writer is not None:
         writer.close()
     return TrainResult(state["best_epoch"], state["best_score"], state["history"], state["skipped_images"], time.perf_counter() - start)
+
+
+def _train_epoch(method, step, optimizer, entries, cfg: TrainConfig, device, epoch: int, state: dict, run_dir: Path, console) -> dict[str, Any]:
+    """One epoch of optimiser steps; updates the step counters in ``state``; returns its log row."""
+    lr = epoch_lr(epoch, _base_lr(method, cfg), cfg.epochs, cfg.warmup_epochs, cfg.warmup_lr)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+    make_loader = ddp.train_loader if ddp.world().distributed else train_loader
+    loader = make_loader(entries, method.image_transform(train=True), cfg.batch_size, cfg.seed * 1_000_003 + epoch, cfg.num_workers)
+    budget = None if cfg.max_steps is None else cfg.max_steps - state["steps"]
+    run = _run_epoch(method, step, optimizer, loader, cfg, device, epoch, console, budget, state["steps"], run_dir)
+    state["skipped_images"] += run.skipped
+    state["steps"] += run.steps
+    state["nonfinite_skipped"] += run.nonfinite
+    if not all(bool(torch.isfinite(p).all()) for p in method.parameters() if p.requires_grad):
+        raise DcarError(
+            f"epoch {epoch + 1}: the trained parameters became non-finite (learning rate {lr:g} too high?); "
+            f"training stopped, {run_dir} keeps epoch {epoch}"
+        )
+    return {"epoch": epoch + 1, "lr": lr, **run.losses, "unreadable_images": run.skipped, "nonfinite_skipped": run.nonfinite}
 
 
 def _base_lr(method: RetrievalMethod, cfg: TrainConfig) -> float:
     return cfg.lr if cfg.lr is not None else method.config.optimizer.lr
 
 
-def _run_epoch(method, optimizer, loader, cfg, device, epoch, console) -> tuple[dict[str, float], int]:
+@dataclass
+class EpochRun:
+    losses: dict[str, float]  # mean of each loss over the steps taken
+    skipped: int  # images that could not be read
+    steps: int  # optimiser steps taken
+    nonfinite: int  # steps skipped for a non-finite loss or gradient (--skip-nonfinite)
+
+
+def _run_epoch(method, step, optimizer, loader, cfg, device, epoch, console, budget, steps_before, run_dir) -> EpochRun:
+    """One pass over ``loader``, at most ``budget`` steps.
+
+    A non-finite loss or gradient stops training with one line naming the step (the run folder
+    keeps the previous epoch), or, with ``cfg.skip_nonfinite``, skips that step and counts it.
+    """
     method.train()
     sums: dict[str, float] = {}
-    steps = skipped = 0
+    steps = skipped = nonfinite = 0
+    params = [p for p in method.parameters() if p.requires_grad]
     columns = (TextColumn(f"epoch {epoch + 1}/{cfg.epochs}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("train", total=len(loader), loss="")
-        for batch, n_skipped in loader:
+        for batch_number, (batch, n_skipped) in enumerate(loader, 1):
+            if budget is not None and steps >= budget:
+                break
             skipped += n_skipped
-            if batch is None or len(batch.entries) < 2:
+            if not ddp.batch_usable(0 if batch is None else len(batch.entries), device):
                 progress.advance(task)
                 continue
             with _autocast(cfg, device):
-                out = method.training_losses(batch)
+                out = step(batch)
             optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            loss = out["loss"]
+            problem = "loss" if not torch.isfinite(loss) else None
+            if problem is None:
+                loss.backward()
+                if not all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None):
+                    problem = "gradient"
+            if problem is not None:
+                if not cfg.skip_nonfinite:
+                    raise DcarError(
+                        f"non-finite {problem} (loss {float(loss.detach())}) at step {steps_before + steps + nonfinite + 1} "
+                        f"(epoch {epoch + 1}, batch {batch_number}): training stopped, {run_dir} keeps epoch {epoch}; "
+                        "lower --lr, check the data, or pass --skip-nonfinite to skip such steps"
+                    )
+                nonfinite += 1
+                optimizer.zero_grad(set_to_none=True)
+                progress.advance(task)
+                continue
             optimizer.step()
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             steps += 1
             progress.update(task, advance=1, loss=f"loss {sums['loss'] / steps:.4f}")
     if steps == 0:
-        raise DcarError("no training step ran: every batch was empty (are the training images readable?)")
-    return {k: v / steps for k, v in sums.items()}, skipped
-
-
-def _checkpoint(trainable, optimizer, state, run_dir: Path) -> None:
-    """Last tensors, then optimiser, then the counter: the counter only moves once both exist."""
-    tensors, meta = ckpt.optimizer_to_tensors(optimizer)
-    ckpt.save_tensors_atomic(trainable, run_dir / ckpt.LAST)
-    ckpt.save_tensors_atomic(tensors or {"_empty": torch.zeros(1)}, run_dir / ckpt.STATE)
-    write_json_atomic({**state, "optimizer": meta}, run_dir / ckpt.STATE_JSON)
-
-
-def _restore(method, optimizer, run_dir: Path, run_info: dict[str, Any]) -> dict[str, Any]:
-    previous = ckpt.read_run(run_dir)
-    if previous.get("method") == run_info.get("method") and isinstance(previous.get("method_config"), dict):
-        # Fill fields added to the config since the run started with their defaults, so a run from
-        # an earlier version resumes when nothing it set has changed.
-        from dcar.methods.registry import make_config
-
-        previous["method_config"] = make_config(previous["method"], previous["method_config"]).to_dict()
-    for key in ("method", "method_config", "backbone"):
-        if previous.get(key) != run_info.get(key):
-            raise DcarError(f"{run_dir}: --resume with a different {key} than the run was started with")
-    state = json.loads((run_dir / ckpt.STATE_JSON).read_text(encoding="utf-8"))
-    method.load_trainable_state_dict(load_file(str(run_dir / ckpt.LAST)))
-    tensors = {k: v for k, v in load_file(str(run_dir / ckpt.STATE)).items() if k != "_empty"}
-    ckpt.optimizer_from_tensors(optimizer, tensors, state.pop("optimizer"))
-    return state
+        why = f"all {nonfinite} had a non-finite loss or gradient" if nonfinite else "every batch was empty (are the training images readable?)"
+        raise DcarError(f"epoch {epoch + 1}: no training step ran: {why}")
+    return EpochRun(ddp.mean_over_ranks({k: v / steps for k, v in sums.items()}, device), skipped, steps, nonfinite)
 
 
 def _tensorboard(run_dir: Path):
@@ -195,19 +222,20 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(str(run_dir / "tb"))
 
 
-def _log(run_dir: Path, writer, row: dict[str, Any]) -> None:
-    path = run_dir / "metrics.csv"
-    rows = []
-    if path.exists():
-        with path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]  # drop rows a kill left behind
-    rows.append({k: row[k] for k in row})
-    write_csv_atomic(rows, list(dict.fromkeys(k for r in rows for k in r)), path)
+def _log(run_dir: Path, writer, history: list[dict[str, Any]]) -> None:
+    """metrics.csv from the committed history, and the newest row to TensorBoard."""
+    write_metrics(run_dir, history)
     if writer is not None:
+        row = history[-1]
         for k, v in row.items():
             if k != "epoch" and isinstance(v, (int, float)):
                 writer.add_scalar(k, v, row["epoch"])
         writer.flush()
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.csv rewritten whole from the history, so a kill never leaves a row out or twice."""
+    write_csv_atomic(history, list(dict.fromkeys(k for r in history for k in r)), run_dir / "metrics.csv")
 
 
 def _row_text(row: dict[str, Any], epochs: int) -> str:

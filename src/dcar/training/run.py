@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 import dcar
 from dcar.atomic import write_json_atomic
 from dcar.data.sources import load_entries
+from dcar.distributed import ddp
 from dcar.data.taxonomy import read_taxonomy
 from dcar.errors import DcarError
 from dcar.evaluation.encoders import weights_digest
@@ -47,9 +49,8 @@ def run_training(
         cfg = TrainConfig.from_dict(train_overrides)
     except (TypeError, ValueError) as err:
         raise DcarError(f"training config: {err}") from None
+    world, cfg.device = ddp.init_from_env(cfg.device)  # under torchrun: join the ranks, one GPU each
     if cfg.device is None:
-        import torch
-
         cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
     data = load_entries(train_source, images=images)
     entries = data.with_images()
@@ -69,12 +70,15 @@ def run_training(
         "backbone": model,
         "backbone_weights": base_weights,
         "train_config": cfg.to_dict(),
-        "data": {"train": str(train_source), "val": str(val_source) if val_source else None},
+        "data": {"train": str(Path(train_source).resolve()), "val": str(Path(val_source).resolve()) if val_source else None},
         "dcar_version": dcar.__version__,
     }
-    result = train(
-        method, entries, score_val(val, cfg.eval_batch_size) if val else None, cfg, out, run_info, taxonomy, resume, console
-    )
+    try:
+        result = train(
+            method, entries, score_val(val, cfg.eval_batch_size) if val else None, cfg, out, run_info, taxonomy, resume, console
+        )
+    finally:
+        ddp.shutdown()
     summary = {
         "best_epoch": result.best_epoch,
         "best_score": result.best_score,
@@ -84,5 +88,6 @@ def run_training(
         "skipped_images": result.skipped_images + len(data.missing_images),
         "history": result.history,
     }
-    write_json_atomic(summary, out / "train_summary.json")
+    if world.is_main:
+        write_json_atomic(summary, out / "train_summary.json")
     return summary

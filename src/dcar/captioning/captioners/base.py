@@ -64,6 +64,8 @@ class CaptionerOptions:
     timeout: float = 120.0  # seconds per HTTP request
     max_new_tokens: int = 160  # answer length limit
     device: str | None = None  # local models: default cuda when available, else cpu
+    api_key_env: str | None = None  # HTTP captioners: the variable holding the key for the spec's host
+    allow_insecure_key: bool = False  # send a key over plain http to a host that is not this machine
 
 
 Factory = Callable[[str, str, CaptionerOptions], Captioner]  # (full spec, text after the prefix, options)
@@ -88,8 +90,8 @@ def available() -> list[str]:
 def load_captioner(spec: str, options: CaptionerOptions | None = None) -> Captioner:
     """The captioner for ``spec``; a clear one-line error for an unknown prefix."""
     _import_builtins()
-    prefix, sep, rest = spec.partition(":")
-    if not sep or prefix not in _REGISTRY:
+    prefix, _, rest = spec.partition(":")  # "template" means "template:" (nothing after the colon)
+    if prefix not in _REGISTRY:
         raise DcarError(
             f"captioner spec {spec!r}: expected PREFIX:..., PREFIX one of {', '.join(sorted(_REGISTRY))}"
         )
