@@ -64,3 +64,11 @@ def test_page_shows_every_run_marks_the_correct_item_and_embeds_thumbnails(tmp_p
     assert str(tmp_path) not in html_text  # images are embedded, never linked by path
     out = write_gallery(tmp_path / "page.html", "t", [("zero-shot", before), ("dcar", after)])
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+def test_page_summary_counts_recall_from_the_ranks(tmp_path):
+    images = _images(tmp_path, 4)
+    before = _rows(images, [1, 2, 6, 1], [1, 1, 1, 1])
+    page = render_page("t", [("zero-shot", before), ("dcar", before)])
+    # i2t: 2 of 4 at rank 1 (50.00), 3 of 4 within rank 5 (75.00); t2i all at rank 1
+    assert "<tr><th>zero-shot</th><td>100.00</td><td>100.00</td><td>50.00</td><td>75.00</td></tr>" in page

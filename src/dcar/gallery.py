@@ -56,6 +56,19 @@ def pick_examples(changes: dict[str, list[tuple]], n: int, seed: int = 0) -> lis
     return [("fixed", k) for k in rng.sample(fixed, n_fixed)] + [("broken", k) for k in rng.sample(broken, n_broken)]
 
 
+def _summary(runs: Sequence[tuple[str, Sequence[dict]]]) -> str:
+    """R@1 and R@5 of each run and direction, counted from the per-query ranks (as Recall@K is)."""
+    lines = ["<table class=summary><tr><th>run</th><th>T2I R@1</th><th>T2I R@5</th><th>I2T R@1</th><th>I2T R@5</th></tr>"]
+    for label, rows in runs:
+        cells = []
+        for direction in ("t2i", "i2t"):
+            ranks = [r["rank"] for r in rows if r["direction"] == direction]
+            for k in (1, 5):
+                cells.append(f"{100 * sum(r <= k for r in ranks) / max(1, len(ranks)):.2f}")
+        lines.append(f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return "\n".join(lines) + "</table>"
+
+
 def _thumb(path: str, cache: dict[str, str]) -> str:
     """A data: URI of a small JPEG of the image (empty when it cannot be read)."""
     if path not in cache:
@@ -133,7 +146,7 @@ def render_page(
                 f"{_run_rows(direction, key, indexed, k, cache)}</table></section>"
             )
         sections.append("\n".join(parts))
-    return _PAGE.format(title=html.escape(title), k=k, body="\n".join(sections))
+    return _PAGE.format(title=html.escape(title), k=k, summary=_summary(runs), body="\n".join(sections))
 
 
 def write_gallery(path: str | Path, title: str, runs: Sequence[tuple[str, Sequence[dict]]], **kwargs) -> Path:
@@ -158,10 +171,12 @@ figure img {{ width: {thumb}px; height: {thumb}px; object-fit: cover; display: b
 .hit {{ border-color: #1a7f37 !important; background: #e9f7ee; }}
 .hit::after {{ content: " \\2713 correct"; color: #1a7f37; font-weight: 600; font-size: 12px; }}
 small {{ display: block; color: #666; }}
+table.summary td {{ padding: 2px 12px; text-align: right; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>Each block: one test query, and the top {k} results of every run, best first. The correct
-result has a green frame. Scores are cosine similarities.</p>
+result has a green frame. Scores are cosine similarities. Recall on the whole test split (%):</p>
+{summary}
 {body}
 </body></html>
 """.replace("{thumb}", str(THUMB))
