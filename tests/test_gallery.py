@@ -10,14 +10,20 @@ from dcar.gallery import pick_examples, query_changes, render_page, write_galler
 
 
 def _rows(images: list[str], i2t_ranks: list[int], t2i_ranks: list[int]) -> list[dict]:
+    """Records in `dcar eval --per-query`'s layout; ranks given 1-based for readability. Query i's
+    correct item is gallery item i, listed in position i (so its top list agrees with its rank
+    only where that is i + 1; the page reads the marks from ``relevant``, not from the rank)."""
+    n = len(images)
+    scores = [round(0.9 - 0.1 * j, 6) for j in range(n)]
     rows = []
     for i, (path, rank) in enumerate(zip(images, i2t_ranks)):
-        top = [{"key": f"k{j}", "caption": f"caption {j}", "score": 0.9 - 0.1 * j, "correct": j == i} for j in range(len(images))]
-        rows.append({"dataset": "d", "direction": "i2t", "query": path, "rank": rank, "positives": [f"k{i}"], "top": top})
+        rows.append({"dataset": "d", "direction": "i2t", "query": f"k{i}", "category": "c", "rank": rank - 1,
+                     "relevant": [f"k{i}"], "top": [f"k{j}" for j in range(n)], "scores": scores,
+                     "image": path, "top_captions": [f"caption {j}" for j in range(n)]})
     for i, (path, rank) in enumerate(zip(images, t2i_ranks)):
-        top = [{"image": p, "score": 0.8 - 0.1 * j, "correct": j == i} for j, p in enumerate(images)]
-        rows.append({"dataset": "d", "direction": "t2i", "query": f"k{i}", "caption": f"caption {i}", "rank": rank,
-                     "positive": path, "top": top})
+        rows.append({"dataset": "d", "direction": "t2i", "query": f"k{i}", "category": "c", "rank": rank - 1,
+                     "relevant": [f"k{i}"], "top": [f"k{j}" for j in range(n)], "scores": scores,
+                     "caption": f"caption {i}", "top_images": list(images)})
     return rows
 
 
@@ -35,10 +41,10 @@ def test_query_changes_sorts_queries_by_what_happened_to_their_rank_one_hit(tmp_
     before = _rows(images, [1, 2, 1, 3], [1, 1, 1, 1])
     after = _rows(images, [2, 1, 1, 3], [1, 1, 1, 1])
     changes = query_changes(before, after, "i2t")
-    assert changes["fixed"] == [("d", "i2t", images[1])]
-    assert changes["broken"] == [("d", "i2t", images[0])]
-    assert changes["both right"] == [("d", "i2t", images[2])]
-    assert changes["both wrong"] == [("d", "i2t", images[3])]
+    assert changes["fixed"] == [("d", "i2t", "k1")]
+    assert changes["broken"] == [("d", "i2t", "k0")]
+    assert changes["both right"] == [("d", "i2t", "k2")]
+    assert changes["both wrong"] == [("d", "i2t", "k3")]
 
 
 def test_examples_follow_the_fixed_to_broken_proportion_and_never_hide_the_broken():

@@ -1,7 +1,8 @@
 """A before/after page: a few test queries with each run's top results as thumbnails and captions.
 
-Input: the per-query rows of several runs on one test set (`dcar eval --per-query`, see
-:mod:`dcar.evaluation.per_query`), the first run being the reference (zero-shot). The page shows,
+Input: the per-query records of several runs on one test set (`dcar eval --per-query`, layout in
+:mod:`dcar.evaluation.per_query`: 0-based ``rank``, ``relevant``/``top`` keys, ``scores``, and the
+files and texts behind them), the first run being the reference (zero-shot). The page shows,
 for text-to-image and image-to-text alike, queries the last run got right at rank 1 and the
 reference did not, and queries it broke, in proportion to how often each happened, with every
 run's top-K side by side and the correct item marked. One self-contained HTML file: thumbnails are
@@ -35,7 +36,7 @@ def query_changes(reference: Sequence[dict], adapted: Sequence[dict], direction:
     for row in reference:
         if row["direction"] != direction or _key(row) not in after:
             continue
-        before_hit, after_hit = row["rank"] == 1, after[_key(row)]["rank"] == 1
+        before_hit, after_hit = row["rank"] == 0, after[_key(row)]["rank"] == 0
         kind = {(False, True): "fixed", (True, False): "broken", (True, True): "both right"}.get(
             (before_hit, after_hit), "both wrong"
         )
@@ -64,7 +65,7 @@ def _summary(runs: Sequence[tuple[str, Sequence[dict]]]) -> str:
         for direction in ("t2i", "i2t"):
             ranks = [r["rank"] for r in rows if r["direction"] == direction]
             for k in (1, 5):
-                cells.append(f"{100 * sum(r <= k for r in ranks) / max(1, len(ranks)):.2f}")
+                cells.append(f"{100 * sum(r < k for r in ranks) / max(1, len(ranks)):.2f}")
         lines.append(f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "\n".join(lines) + "</table>"
 
@@ -99,14 +100,13 @@ def _run_rows(direction: str, key: tuple, runs: Sequence[tuple[str, dict]], k: i
     rows = []
     for label, by_key in runs:
         row = by_key[key]
+        relevant = set(row["relevant"])
+        shown = row["top_images"] if direction == "t2i" else row["top_captions"]
         cells = []
-        for item in row["top"][:k]:
-            mark = "hit" if item["correct"] else ""
-            if direction == "t2i":
-                cells.append(_image_cell(item["image"], cache, mark, item["score"]))
-            else:
-                cells.append(_text_cell(item["caption"], mark, item["score"]))
-        rank = row["rank"]
+        for name, item, score in list(zip(row["top"], shown, row["scores"]))[:k]:
+            mark = "hit" if name in relevant else ""
+            cells.append(_image_cell(item, cache, mark, score) if direction == "t2i" else _text_cell(item, mark, score))
+        rank = row["rank"] + 1
         rows.append(
             f'<tr><th>{html.escape(label)}<br><small>correct at rank {rank}</small></th>'
             f'<td><div class="strip">{"".join(cells)}</div></td></tr>'
@@ -139,7 +139,7 @@ def render_page(
             if direction == "t2i":
                 query = _text_cell(first["caption"])
             else:
-                query = _image_cell(first["query"], cache)
+                query = _image_cell(first["image"], cache)
             parts.append(
                 f'<section class="{kind}"><h3>{kind} by {html.escape(adapted_label)}</h3>'
                 f'<div class="query">query: {query}</div><table>'
