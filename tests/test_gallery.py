@@ -6,6 +6,7 @@ import re
 
 from PIL import Image
 
+from dcar.data.records import Entry
 from dcar.gallery import pick_examples, query_changes, render_page, write_gallery
 
 
@@ -16,15 +17,15 @@ def _rows(images: list[str], i2t_ranks: list[int], t2i_ranks: list[int]) -> list
     n = len(images)
     scores = [round(0.9 - 0.1 * j, 6) for j in range(n)]
     rows = []
-    for i, (path, rank) in enumerate(zip(images, i2t_ranks)):
-        rows.append({"dataset": "d", "direction": "i2t", "query": f"k{i}", "category": "c", "rank": rank - 1,
-                     "relevant": [f"k{i}"], "top": [f"k{j}" for j in range(n)], "scores": scores,
-                     "image": path, "top_captions": [f"caption {j}" for j in range(n)]})
-    for i, (path, rank) in enumerate(zip(images, t2i_ranks)):
-        rows.append({"dataset": "d", "direction": "t2i", "query": f"k{i}", "category": "c", "rank": rank - 1,
-                     "relevant": [f"k{i}"], "top": [f"k{j}" for j in range(n)], "scores": scores,
-                     "caption": f"caption {i}", "top_images": list(images)})
+    for direction, ranks in (("i2t", i2t_ranks), ("t2i", t2i_ranks)):
+        for i, rank in enumerate(ranks):
+            rows.append({"dataset": "d", "direction": direction, "query": f"k{i}", "category": "c", "rank": rank - 1,
+                         "relevant": [f"k{i}"], "top": [f"k{j}" for j in range(n)], "scores": scores})
     return rows
+
+
+def _entries(images: list[str]) -> list[Entry]:
+    return [Entry(key=f"k{i}", caption=f"caption {i}", category="c", image=p) for i, p in enumerate(images)]
 
 
 def _images(tmp_path, n: int) -> list[str]:
@@ -60,7 +61,7 @@ def test_page_shows_every_run_marks_the_correct_item_and_embeds_thumbnails(tmp_p
     images = _images(tmp_path, 5)
     before = _rows(images, [2, 2, 1, 1, 1], [3, 1, 1, 1, 1])
     after = _rows(images, [1, 1, 1, 1, 2], [1, 1, 1, 1, 1])
-    html_text = render_page("demo <test>", [("zero-shot", before), ("dcar", after)], examples_per_direction=3, k=3)
+    html_text = render_page("demo <test>", [("zero-shot", before), ("dcar", after)], _entries(images), examples_per_direction=3, k=3)
     assert "demo &lt;test&gt;" in html_text  # titles are escaped
     assert html_text.count("<th>zero-shot") == html_text.count("<th>dcar") > 0
     assert "fixed 2, broken 1" in html_text  # i2t: queries 0 and 1 fixed, 4 broken
@@ -68,13 +69,13 @@ def test_page_shows_every_run_marks_the_correct_item_and_embeds_thumbnails(tmp_p
     assert 'class="hit"' in html_text and 'class="cap hit"' in html_text
     assert re.search(r'src="data:image/jpeg;base64,[A-Za-z0-9+/=]{40,}"', html_text)
     assert str(tmp_path) not in html_text  # images are embedded, never linked by path
-    out = write_gallery(tmp_path / "page.html", "t", [("zero-shot", before), ("dcar", after)])
+    out = write_gallery(tmp_path / "page.html", "t", [("zero-shot", before), ("dcar", after)], _entries(images))
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
 
 
 def test_page_summary_counts_recall_from_the_ranks(tmp_path):
     images = _images(tmp_path, 4)
     before = _rows(images, [1, 2, 6, 1], [1, 1, 1, 1])
-    page = render_page("t", [("zero-shot", before), ("dcar", before)])
+    page = render_page("t", [("zero-shot", before), ("dcar", before)], _entries(images))
     # i2t: 2 of 4 at rank 1 (50.00), 3 of 4 within rank 5 (75.00); t2i all at rank 1
     assert "<tr><th>zero-shot</th><td>100.00</td><td>100.00</td><td>50.00</td><td>75.00</td></tr>" in page

@@ -67,7 +67,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
 
     def evaluate_run(encoder, label: str) -> dict:
         rows: list[dict] = []
-        result = evaluate(encoder, [test], num_workers=0, per_query=rows.append, per_query_k=5)
+        result = evaluate(encoder, [test], num_workers=0, per_query=rows)
         result["label"] = label
         runs.append(result)
         queries.append((label, rows))
@@ -87,7 +87,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     write_text_atomic(_report(cfg, runs, summaries, seconds), cfg.out / "report.md")
     recall_chart(runs, cfg.out / "recall.png", title=f"{cfg.domain} test: " + " vs ".join(run_label(r) for r in runs))
     write_gallery(
-        cfg.out / "demo.html", f"dcar demo: {cfg.domain} test queries before and after adaptation", queries,
+        cfg.out / "demo.html", f"dcar demo: {cfg.domain} test queries before and after adaptation", queries, test.entries,
         examples_per_direction=cfg.examples, seed=cfg.seed,
     )
     Console().print(rich_table(runs, title=f"{cfg.domain} test split, Recall@K (%)"))

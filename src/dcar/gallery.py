@@ -1,8 +1,9 @@
 """A before/after page: a few test queries with each run's top results as thumbnails and captions.
 
 Input: the per-query records of several runs on one test set (`dcar eval --per-query`, layout in
-:mod:`dcar.evaluation.per_query`: 0-based ``rank``, ``relevant``/``top`` keys, ``scores``, and the
-files and texts behind them), the first run being the reference (zero-shot). The page shows,
+:func:`dcar.evaluation.evaluate.per_query_records`: 0-based ``rank``, ``relevant`` and ``top``
+named by entry key, ``scores``), the first run being the reference (zero-shot), and the test set's
+entries, which give each key's image file and caption. The page shows,
 for text-to-image and image-to-text alike, queries the last run got right at rank 1 and the
 reference did not, and queries it broke, in proportion to how often each happened, with every
 run's top-K side by side and the correct item marked. One self-contained HTML file: thumbnails are
@@ -21,6 +22,7 @@ from typing import Sequence
 from PIL import Image
 
 from dcar.atomic import write_text_atomic
+from dcar.data.records import Entry
 
 THUMB = 96  # pixels, the longest side of an embedded thumbnail
 
@@ -86,7 +88,7 @@ def _thumb(path: str, cache: dict[str, str]) -> str:
 
 
 def _image_cell(path: str, cache: dict[str, str], mark: str = "", score: float | None = None) -> str:
-    src = _thumb(path, cache)
+    src = _thumb(path, cache) if path else ""
     label = "" if score is None else f"<small>{score:.3f}</small>"
     return f'<figure class="{mark}"><img src="{src}" alt="{html.escape(Path(path).name)}">{label}</figure>'
 
@@ -96,16 +98,20 @@ def _text_cell(text: str, mark: str = "", score: float | None = None) -> str:
     return f'<div class="cap {mark}">{html.escape(text)}{label}</div>'
 
 
-def _run_rows(direction: str, key: tuple, runs: Sequence[tuple[str, dict]], k: int, cache: dict[str, str]) -> str:
+def _run_rows(direction: str, key: tuple, runs: Sequence[tuple[str, dict]], k: int, entry: dict[str, Entry],
+              cache: dict[str, str]) -> str:
     rows = []
     for label, by_key in runs:
         row = by_key[key]
         relevant = set(row["relevant"])
-        shown = row["top_images"] if direction == "t2i" else row["top_captions"]
+        scores = row["scores"] or [None] * len(row["top"])  # no scores after re-ranking
         cells = []
-        for name, item, score in list(zip(row["top"], shown, row["scores"]))[:k]:
+        for name, score in list(zip(row["top"], scores))[:k]:
             mark = "hit" if name in relevant else ""
-            cells.append(_image_cell(item, cache, mark, score) if direction == "t2i" else _text_cell(item, mark, score))
+            if direction == "t2i":
+                cells.append(_image_cell(entry[name].image or "", cache, mark, score))
+            else:
+                cells.append(_text_cell(entry[name].caption, mark, score))
         rank = row["rank"] + 1
         rows.append(
             f'<tr><th>{html.escape(label)}<br><small>correct at rank {rank}</small></th>'
@@ -117,12 +123,14 @@ def _run_rows(direction: str, key: tuple, runs: Sequence[tuple[str, dict]], k: i
 def render_page(
     title: str,
     runs: Sequence[tuple[str, Sequence[dict]]],
+    entries: Sequence[Entry],
     examples_per_direction: int = 4,
     k: int = 5,
     seed: int = 0,
 ) -> str:
     """The page's HTML for ``runs`` = [(label, per-query rows), ...], reference first, adapted last."""
     indexed = [(label, {_key(r): r for r in rows}) for label, rows in runs]
+    entry = {e.key: e for e in entries}
     ref_label, adapted_label = runs[0][0], runs[-1][0]
     cache: dict[str, str] = {}
     sections = []
@@ -135,23 +143,22 @@ def render_page(
             "Examples below are drawn from the fixed and broken queries in that proportion.</p>",
         ]
         for kind, key in pick_examples(changes, examples_per_direction, seed):
-            first = indexed[0][1][key]
-            if direction == "t2i":
-                query = _text_cell(first["caption"])
-            else:
-                query = _image_cell(first["image"], cache)
+            named = entry[key[2]]
+            query = _text_cell(named.caption) if direction == "t2i" else _image_cell(named.image or "", cache)
             parts.append(
                 f'<section class="{kind}"><h3>{kind} by {html.escape(adapted_label)}</h3>'
                 f'<div class="query">query: {query}</div><table>'
-                f"{_run_rows(direction, key, indexed, k, cache)}</table></section>"
+                f"{_run_rows(direction, key, indexed, k, entry, cache)}</table></section>"
             )
         sections.append("\n".join(parts))
     return _PAGE.format(title=html.escape(title), k=k, summary=_summary(runs), body="\n".join(sections))
 
 
-def write_gallery(path: str | Path, title: str, runs: Sequence[tuple[str, Sequence[dict]]], **kwargs) -> Path:
+def write_gallery(
+    path: str | Path, title: str, runs: Sequence[tuple[str, Sequence[dict]]], entries: Sequence[Entry], **kwargs
+) -> Path:
     """Write :func:`render_page` to ``path`` atomically."""
-    write_text_atomic(render_page(title, runs, **kwargs), path)
+    write_text_atomic(render_page(title, runs, entries, **kwargs), path)
     return Path(path)
 
 
