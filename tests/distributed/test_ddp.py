@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from dcar.distributed.ddp import GlobalBatchSampler
+from dcar.training.resume import epoch_files
 
 REPO_SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -63,6 +64,12 @@ def _kill_after_first_epoch(args: list[str], run: Path) -> int:
     return json.loads(state.read_text())["epoch"]
 
 
+def _last_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    """The trainable tensors of the run's last committed epoch."""
+    epoch = json.loads((run_dir / "state.json").read_text())["epoch"]
+    return load_file(str(epoch_files(run_dir, epoch)[0]))
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_train_the_same_tensors_as_one(tiny_spec, labelled_set, tmp_path, monkeypatch):
     entries, _ = labelled_set
@@ -80,7 +87,7 @@ def test_two_gloo_processes_train_the_same_tensors_as_one(tiny_spec, labelled_se
     for n in (1, 2):
         got = _torchrun(n, table, images, tmp_path / f"p{n}", config)
         assert got.returncode == 0, got.stderr[-3000:]
-        runs[n] = load_file(str(tmp_path / f"p{n}" / "last.safetensors"))
+        runs[n] = _last_weights(tmp_path / f"p{n}")
         assert got.stderr.count("best epoch") == 1  # one writer, one report: rank 0
     assert runs[1].keys() == runs[2].keys()
     diff = max(float((runs[1][k] - runs[2][k]).abs().max()) for k in runs[1])
@@ -101,5 +108,5 @@ def test_two_gloo_processes_train_the_same_tensors_as_one(tiny_spec, labelled_se
     assert _kill_after_first_epoch(_torchrun_args(2, table, images, cut, config), cut) == 1
     got = _torchrun(2, table, images, cut, config, ["--resume"])
     assert got.returncode == 0, got.stderr[-3000:]
-    resumed = load_file(str(cut / "last.safetensors"))
+    resumed = _last_weights(cut)
     assert all(torch.equal(resumed[k], runs[2][k]) for k in runs[2])

@@ -46,8 +46,11 @@ def locks_outputs(**kinds: str) -> Callable[[F], F]:
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from dcar.distributed.collective import is_main_process
             from dcar.locking import output_locks
 
+            if not is_main_process():  # under torchrun rank 0 holds the job's locks; the other ranks write nothing
+                return command(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
             with output_locks(*((bound.arguments.get(name), kind) for name, kind in kinds.items())):
                 return command(*args, **kwargs)
