@@ -122,26 +122,12 @@ def load(source: str | Path, device: str | None = None) -> Encoder:
 
 
 def _load_run(run_dir: Path, device: str) -> Encoder:
-    from dcar.backbone import load_backbone
+    """The run's method as `dcar eval --checkpoint` loads it (which also refuses other base weights)."""
     from dcar.evaluation.encoders import weights_digest
     from dcar.methods.encoder import MethodEncoder
-    from dcar.methods.registry import build_method
-    from dcar.checkpoint import load_trainable, read_run
+    from dcar.checkpoint import load_method, read_run
 
     run = read_run(run_dir)
-    for key in ("backbone", "method"):
-        if not isinstance(run.get(key), str):
-            raise DcarError(f"{run_dir / 'run.json'}: no {key!r} entry; not a complete run description")
-    backbone = load_backbone(run["backbone"], device=device)
-    digest = weights_digest(backbone)  # before any trained tensor is loaded (fine-tuning changes them)
-    recorded = run.get("backbone_weights")
-    if recorded is not None and recorded != digest:
-        raise DcarError(
-            f"{run_dir}: trained on {run['backbone']} with weights {recorded}, but that spec now loads "
-            f"weights {digest}; refusing to apply the prompts to other base weights"
-        )
-    method = build_method(run["method"], backbone, run.get("method_config") or {})
-    if method.trainable:
-        method.load_trainable_state_dict(load_trainable(run_dir))
-    return Encoder(MethodEncoder(method.to(device).eval()), run["backbone"], digest, run=str(run_dir))
-
+    method = load_method(run_dir, device=device)
+    digest = run.get("backbone_weights") or weights_digest(method.backbone)  # older runs recorded none
+    return Encoder(MethodEncoder(method), run["backbone"], digest, run=str(run_dir))

@@ -143,11 +143,31 @@ def load_method(run_dir: str | Path, device: str = "cpu", which: str = BEST):
     from dcar.methods.registry import build_method
 
     run = read_run(run_dir)
+    for key in ("backbone", "method"):
+        if not isinstance(run.get(key), str):
+            raise DcarError(f"{Path(run_dir) / RUN_FILE}: no {key!r} entry; not a complete run description")
     backbone = load_backbone(run["backbone"], device=device)
-    method = build_method(run["method"], backbone, run["method_config"])
+    _check_base_weights(run_dir, run, backbone)  # before any trained tensor is loaded (fine-tuning changes them)
+    method = build_method(run["method"], backbone, run.get("method_config") or {})
     if method.trainable:
         try:
             method.load_trainable_state_dict(load_trainable(run_dir, which))
         except ValueError as err:
             raise DcarError(f"{Path(run_dir) / which}: {err}") from None
     return method.to(device).eval()
+
+
+def _check_base_weights(run_dir: str | Path, run: dict, backbone) -> None:
+    """Refuse a run whose base spec now loads other weights than it was trained on (the prompts
+    would silently give wrong vectors). Runs from before the digest was recorded load unchecked."""
+    from dcar.evaluation.encoders import weights_digest
+
+    recorded = run.get("backbone_weights")
+    if recorded is None:
+        return
+    digest = weights_digest(backbone)
+    if recorded != digest:
+        raise DcarError(
+            f"{run_dir}: trained on {run['backbone']} with weights {recorded}, but that spec now loads "
+            f"weights {digest}; refusing to apply the prompts to other base weights"
+        )

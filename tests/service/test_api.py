@@ -72,6 +72,8 @@ def test_a_run_folder_loads_its_trained_method_and_refuses_other_base_weights(ti
     with pytest.raises(DcarError, match="refusing to apply the prompts to other base weights") as refused:
         dcar.load(run, device="cpu")
     assert "\n" not in str(refused.value) and info["backbone_weights"] in str(refused.value)
+    with pytest.raises(DcarError, match="refusing to apply the prompts"):  # `dcar eval --checkpoint` loads it so too
+        load_method(run)
 
 
 def test_load_says_what_is_wrong_in_one_line(tmp_path):
