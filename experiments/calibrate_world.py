@@ -33,7 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_experiments import run_one  # noqa: E402  (the same training/evaluation path as the main table)
 
-from dcar.atomic import write_json_atomic  # noqa: E402
+from dcar.atomic import write_json_atomic, write_text_atomic  # noqa: E402
 from dcar.evaluation.recall import recall_at_k  # noqa: E402
 from dcar.world.captions import caption, name_sentence  # noqa: E402
 from dcar.world.domains import downstream_domains, get_domain, split_size  # noqa: E402
@@ -210,7 +210,7 @@ def main() -> None:
     print(text)
     if args.docs:
         args.docs.mkdir(parents=True, exist_ok=True)
-        (args.docs / "calibration.md").write_text(text, encoding="utf-8")
+        write_text_atomic(text, args.docs / "calibration.md")
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ V2_DOMAINS = (
         "world v2 pretraining corpus: short alt-text; names mentioned unevenly (some rare) with "
         "label noise; visible traits sometimes described in words",
         metas=("flower", "mushroom", "fish", "beetle", "airplane", "crest"),
-        name_prob=0.0, name_noise=0.15, name_prob_range=(0.02, 0.5), trait_prob=0.35,
+        name_prob=0.0, name_noise=0.15, name_prob_range=(0.02, 0.5), trait_prob=0.5,
         caption_style="alt", per_sub=V2_SPLITS_PRETRAIN, **V2,
     ),
     Domain(
@@ -108,7 +108,7 @@ V2_DOMAINS = (
         metas=("flower", "mushroom"), siblings=8,
         colours=("red", "yellow", "pink", "purple"), positions=("center", "bottom left", "top right", "top left"),
         backgrounds=("moss", "soil", "sand"), patterns=("plain", "striped"),
-        style=Style(tint=(200, 150, 60), tint_strength=0.15, noise=4.0, blur=0.8),
+        style=Style(tint=(200, 150, 60), tint_strength=0.15, noise=4.0, blur=0.5),
         caption_style="nature", per_sub={"train": 16, "val": 8, "test": 40}, **V2,
     ),
     Domain(
@@ -118,7 +118,7 @@ V2_DOMAINS = (
         metas=("fish", "beetle"), siblings=(16, 8),
         colours=("orange", "blue", "yellow"), positions=("center", "top left", "bottom right", "top right"),
         backgrounds=("water", "sand", "moss"), patterns=("plain", "dotted"),
-        style=Style(tint=(30, 80, 140), tint_strength=0.2, noise=7.0, blur=0.5),
+        style=Style(tint=(30, 80, 140), tint_strength=0.2, noise=7.0, blur=0.4),
         caption_style="aquarium", per_sub={"train": 16, "val": 6, "test": 30}, **V2,
     ),
     Domain(
@@ -138,7 +138,7 @@ V2_DOMAINS = (
         metas=("flower", "mushroom", "fish", "beetle", "airplane", "crest"), siblings=8,
         colours=("brown", "orange", "purple"), positions=("center", "top left", "bottom right"),
         backgrounds=("paper", "white"), patterns=("plain", "striped", "dotted"),
-        style=Style(tint=(150, 110, 60), tint_strength=0.3, noise=5.0, blur=1.0),
+        style=Style(tint=(150, 110, 60), tint_strength=0.3, noise=5.0, blur=0.6),
         caption_style="archive", per_sub={"train": 16, "val": 3, "test": 20}, **V2,
     ),
 )

@@ -29,7 +29,7 @@ ANCHORS = {
     "bottom right": (0.73, 0.73),
 }
 RADIUS = {"small": 9.0, "large": 15.0}
-RADIUS_V2 = {"small": 13.0, "large": 20.0}  # world v2: bigger objects, so traits span more pixels
+RADIUS_V2 = {"small": 16.0, "large": 21.0}  # world v2: bigger objects, so traits span more pixels
 COPY_SCALE = {1: 1.0, 2: 0.8, 3: 0.7}  # copies shrink so that a group stays near its anchor
 
 
