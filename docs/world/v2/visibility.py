@@ -9,6 +9,7 @@ not the pixels, is what keeps the traits unlearnt.
 
 ``easy`` trains and tests on the same samples with the nuisance removed (one large, plain object in
 the centre): if the tower learns the traits then, the nuisance is what makes them slow to learn.
+``single`` removes only pairs and patterns (one plain object; sizes and positions still vary).
 """
 
 import math
@@ -26,13 +27,15 @@ from dcar.world.render import render_array
 from dcar.world.sample import make_sample
 
 
-EASY = False
+EASY = ""
 
 
 def batch(domain, split, idx, size):
     samples = [make_sample(domain, split, i, 0) for i in idx]
-    if EASY:
+    if EASY == "easy":
         samples = [s.with_changes(size="large", count=1, pattern="plain", position="center") for s in samples]
+    elif EASY == "single":
+        samples = [s.with_changes(count=1, pattern="plain") for s in samples]
     x = torch.stack([torch.from_numpy(render_array(s, size).copy()).permute(2, 0, 1) for s in samples])
     return normalise(x), samples
 
@@ -74,5 +77,5 @@ def main(steps: int, threads: int = 1) -> None:
 
 
 if __name__ == "__main__":
-    EASY = sys.argv[-1] == "easy"
-    main(*(int(a) for a in sys.argv[1:3] if a != "easy"))
+    EASY = sys.argv[-1] if sys.argv[-1] in ("easy", "single") else ""
+    main(*(int(a) for a in sys.argv[1:3] if a.isdigit()))
