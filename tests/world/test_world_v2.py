@@ -153,3 +153,18 @@ def test_trait_phrases_never_reuse_an_attribute_word():
         for phrases in traits.values():
             for phrase in phrases:
                 assert not set(phrase.split()) & attribute_words, (meta, phrase)
+
+
+def test_v2_keeps_a_large_corner_object_in_frame_and_v1_places_as_before():
+    import numpy as np
+
+    from dcar.world.render import _frames
+    from dcar.world.sample import make_sample
+
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    v2 = make_sample("meadow", "test", 0).with_changes(size="large", count=1, position="top left")
+    (f,) = _frames(v2, 96, rng())
+    assert f.cx - f.r >= 0 and f.cy - f.r >= 0  # the whole object is inside the 96-px image
+    v1 = make_sample("garden", "test", 0).with_changes(size="large", count=1, position="top left")
+    (g,) = _frames(v1, 64, rng())
+    assert abs(g.cx - 0.27 * 64) <= 2 and g.r == 15.0  # v1: corner anchor and radius unchanged

@@ -27,20 +27,17 @@ from dcar.world.render import render_array
 from dcar.world.sample import make_sample
 
 
-EASY = ""
-
-
-def batch(domain, split, idx, size):
+def batch(domain, split, idx, size, mode=""):
     samples = [make_sample(domain, split, i, 0) for i in idx]
-    if EASY == "easy":
+    if mode == "easy":
         samples = [s.with_changes(size="large", count=1, pattern="plain", position="center") for s in samples]
-    elif EASY == "single":
+    elif mode == "single":
         samples = [s.with_changes(count=1, pattern="plain") for s in samples]
     x = torch.stack([torch.from_numpy(render_array(s, size).copy()).permute(2, 0, 1) for s in samples])
     return normalise(x), samples
 
 
-def main(steps: int, threads: int = 1) -> None:
+def main(steps: int, threads: int = 1, mode: str = "") -> None:
     torch.set_num_threads(threads)
     p = get_preset("synthetic-v2")
     visual = build_model(p.model_cfg, 0).visual
@@ -50,7 +47,7 @@ def main(steps: int, threads: int = 1) -> None:
     g = torch.Generator().manual_seed(0)
     t0 = time.time()
     for step in range(steps):
-        x, samples = batch("pretrain-v2", "train", torch.randint(200_000, (128,), generator=g).tolist(), 96)
+        x, samples = batch("pretrain-v2", "train", torch.randint(200_000, (128,), generator=g).tolist(), 96, mode)
         y = torch.tensor([subs.index(s.subcategory) for s in samples])
         loss = F.cross_entropy(head(visual(x)), y)
         for group in opt.param_groups:  # the pretraining recipe's schedule: warm-up, then cosine
@@ -63,10 +60,10 @@ def main(steps: int, threads: int = 1) -> None:
                   f"{time.time() - t0:.0f}s", flush=True)
     visual.eval()
     with torch.no_grad():
-        x, samples = batch("pretrain-v2", "test", range(960), 96)
+        x, samples = batch("pretrain-v2", "test", range(960), 96, mode)
         acc = (head(visual(x)).argmax(1) == torch.tensor([subs.index(s.subcategory) for s in samples])).float().mean()
         print(f"pretraining look (held out): supervised accuracy among all {len(subs)} subcategories {100 * acc:.1f}%")
-        for name in () if EASY else downstream_domains(2):
+        for name in () if mode else downstream_domains(2):
             d = get_domain(name)
             x, samples = batch(name, "test", range(min(480, split_size(d, "test"))), d.image_size)
             logits = head(visual(x))
@@ -77,5 +74,5 @@ def main(steps: int, threads: int = 1) -> None:
 
 
 if __name__ == "__main__":
-    EASY = sys.argv[-1] if sys.argv[-1] in ("easy", "single") else ""
-    main(*(int(a) for a in sys.argv[1:3] if a.isdigit()))
+    numbers = [int(a) for a in sys.argv[1:3] if a.isdigit()]
+    main(*numbers, mode=sys.argv[-1] if sys.argv[-1] in ("easy", "single") else "")
