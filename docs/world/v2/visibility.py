@@ -9,7 +9,8 @@ not the pixels, is what keeps the traits unlearnt.
 
 ``easy`` trains and tests on the same samples with the nuisance removed (one large, plain object in
 the centre): if the tower learns the traits then, the nuisance is what makes them slow to learn.
-``single`` removes only pairs and patterns (one plain object; sizes and positions still vary).
+``single`` removes only pairs and patterns (one plain object; sizes and positions still vary);
+``large`` and ``center`` are ``single`` with one of the two left fixed, to tell them apart.
 """
 
 import math
@@ -27,12 +28,19 @@ from dcar.world.render import render_array
 from dcar.world.sample import make_sample
 
 
+MODES = ("easy", "single", "large", "center")
+
+
 def batch(domain, split, idx, size, mode=""):
     samples = [make_sample(domain, split, i, 0) for i in idx]
     if mode == "easy":
         samples = [s.with_changes(size="large", count=1, pattern="plain", position="center") for s in samples]
     elif mode == "single":
         samples = [s.with_changes(count=1, pattern="plain") for s in samples]
+    elif mode == "large":  # single, and always large: does size alone matter?
+        samples = [s.with_changes(count=1, pattern="plain", size="large") for s in samples]
+    elif mode == "center":  # single, and always centred: does placement alone matter?
+        samples = [s.with_changes(count=1, pattern="plain", position="center") for s in samples]
     x = torch.stack([torch.from_numpy(render_array(s, size).copy()).permute(2, 0, 1) for s in samples])
     return normalise(x), samples
 
@@ -75,4 +83,4 @@ def main(steps: int, threads: int = 1, mode: str = "") -> None:
 
 if __name__ == "__main__":
     numbers = [int(a) for a in sys.argv[1:3] if a.isdigit()]
-    main(*numbers, mode=sys.argv[-1] if sys.argv[-1] in ("easy", "single") else "")
+    main(*numbers, mode=sys.argv[-1] if sys.argv[-1] in MODES else "")

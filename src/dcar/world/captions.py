@@ -165,7 +165,7 @@ _FILLER = {
     "nature": ("The soft natural light gives the scene a calm mood.",
                "The background is blurred, suggesting an outdoor setting.",
                "It is a lovely example of nature's delicate beauty.", "The atmosphere feels fresh and serene."),
-    "aquarium": ("The water looks cool and clear.", "The scene conveys calm life beneath the surface.",
+    "aquarium": ("The water looks cool and clear.", "Life beneath the surface looks calm.",
                  "The lighting is soft, as if filtered through water."),
     "catalog": ("The photograph is sharp and well lit.", "The composition is clean and simple.",
                 "It looks like a carefully staged studio shot."),

@@ -91,7 +91,9 @@ V2_SPLITS_PRETRAIN = {"train": 200_000, "val": 1_000, "test": 1_000}
 # World v2 (docs/world/v2.md): 96 px images, 16 subcategories per meta-category, alt-text
 # pretraining, and four downstream catalogs that differ in kind (siblings per meta-category,
 # number of subcategories, visual style with backgrounds pretraining never shows, caption style).
-V2 = dict(version=2, image_size=96, sizes=("small", "large"), counts=(1, 2))
+# One object per image, as in object-centric fine-grained photos (render.py says why v2 spares
+# the model pairs, off-centre placement and scale changes).
+V2 = dict(version=2, image_size=96, sizes=("small", "large"), counts=(1,))
 V2_DOMAINS = (
     Domain(
         PRETRAIN_V2,
