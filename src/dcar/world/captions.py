@@ -136,7 +136,7 @@ def alt_text(s: Sample) -> str:
         head += f" {_noun(s)}"
     parts = [head]
     if rng.random() < d.trait_prob:
-        parts.append("with " + " and ".join(_trait_phrases(s, rng, 1 + int(rng.random() < 0.4))))
+        parts.append("with " + " and ".join(_trait_phrases(s, rng, 1 + int(rng.integers(3)))))
     if rng.random() < 0.5:
         parts.append(f"on {BACKGROUND_WORDS[s.background]}")
     if rng.random() < 0.25:

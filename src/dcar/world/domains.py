@@ -100,7 +100,7 @@ V2_DOMAINS = (
         "world v2 pretraining corpus: short alt-text; names mentioned unevenly (some rare) with "
         "label noise; visible traits sometimes described in words",
         metas=("flower", "mushroom", "fish", "beetle", "airplane", "crest"),
-        name_prob=0.0, name_noise=0.15, name_prob_range=(0.02, 0.5), trait_prob=0.5,
+        name_prob=0.0, name_noise=0.15, name_prob_range=(0.02, 0.5), trait_prob=0.9,
         caption_style="alt", per_sub=V2_SPLITS_PRETRAIN, **V2,
     ),
     Domain(
