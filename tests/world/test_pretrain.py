@@ -93,3 +93,20 @@ def test_cli_pretrain_unknown_preset(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["pretrain", "--preset", "huge", "--out", str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_tag_loss_trains_a_head_that_resumes_and_is_never_exported(tmp_path):
+    import open_clip
+
+    p = get_preset("tiny", aux_labels=1.0)
+    assert p.fingerprint() != get_preset("tiny").fingerprint()  # a tagged run never resumes an untagged one
+    assert get_preset("tiny", aux_labels=0.0).fingerprint() == get_preset("tiny").fingerprint()
+    straight = train(p, tmp_path / "a", progress=False)
+    train(p, tmp_path / "b", max_steps=3, progress=False)
+    train(p, tmp_path / "b", progress=False)
+    assert straight["finished"] and _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    assert not any(k.startswith(train_module.AUX_HEAD) for k in _weights(tmp_path / "a"))
+    open_clip.create_model_and_transforms(f"local-dir:{tmp_path / 'a' / 'model'}")  # a plain CLIP
+    # the head changes what the image tower learns: same recipe without it, other weights
+    train(get_preset("tiny"), tmp_path / "c", progress=False)
+    assert not torch.equal(_weights(tmp_path / "a")["visual.conv1.weight"], _weights(tmp_path / "c")["visual.conv1.weight"])

@@ -3,12 +3,16 @@
   python docs/world/v2/pilot.py NAME OUT [KEY=VALUE ...]     (values are JSON: steps=120 lr=0.001)
   python docs/world/v2/pilot.py export RUN_DIR DEST            (a running recipe's last checkpoint as a model folder)
 
+A ``world.KEY=VALUE`` override changes the pretraining domain (``pretrain-v2``) for this run only,
+e.g. ``world.name_prob_range=[1,1] world.name_noise=0`` (every alt-text names its subcategory).
+
 Each pilot is ``synthetic-v2`` with the given overrides, trained on 1 torch thread (faster than 2 on
 cores shared with other jobs), then checked with experiments/calibrate_world.py --cheap.
 """
 
 import json
 import sys
+from pathlib import Path
 
 from dcar.pretrain import get_preset, train
 
@@ -21,16 +25,27 @@ PILOTS = {
 
 
 
+def _tuple(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
 def export(run_dir: str, dest: str) -> None:
     """Write the model of RUN_DIR/checkpoint.safetensors (synthetic-v2) as an open_clip local-dir
     folder, to check a run's trajectory while it goes on."""
-    from dcar.checkpoint import load_checkpoint
-    from dcar.pretrain.model import build_model, save_local_dir
-    from dcar.pretrain.train import make_optimizer
+    from safetensors import safe_open
 
-    p = get_preset("synthetic-v2")
-    model = build_model(p.model_cfg, p.seed)
-    step, info = load_checkpoint(f"{run_dir}/checkpoint.safetensors", model, make_optimizer(model, p))
+    from dcar.checkpoint import load_checkpoint
+    from dcar.pretrain.model import save_local_dir
+    from dcar.pretrain.train import AUX_HEAD, _restore
+
+    ckpt = f"{run_dir}/checkpoint.safetensors"
+    with safe_open(ckpt, framework="pt") as f:  # a run with a tag loss carries its head: build it too
+        tagged = f"model.{AUX_HEAD}.weight" in f.keys()
+    p = get_preset("synthetic-v2", aux_labels=1.0 if tagged else 0.0)
+    model, opt, _, _ = _restore(p, Path("/nonexistent"), "cpu")
+    step, info = load_checkpoint(ckpt, model, opt)
+    if tagged:
+        delattr(model, AUX_HEAD)
     save_local_dir(model, p.model_cfg, p.image_size, dest, {"checkpoint_step": step, **info})
     print(f"step {step} -> {dest}")
 
@@ -41,6 +56,14 @@ if __name__ == "__main__":
         sys.exit(0)
     name, out, *kv = sys.argv[1:]
     overrides = {**PILOTS.get(name, {}), "threads": 1, "workers": 0}
-    overrides.update({k: json.loads(v) for k, v in (a.split("=", 1) for a in kv)})
-    print(name, overrides, flush=True)
+    pairs = [a.split("=", 1) for a in kv]
+    overrides.update({k: json.loads(v) for k, v in pairs if not k.startswith("world.")})
+    world = {k[6:]: _tuple(json.loads(v)) for k, v in pairs if k.startswith("world.")}
+    if world:  # the DataLoader workers are forked, so they see the patched domain too
+        from dataclasses import replace
+
+        from dcar.world.domains import DOMAINS, PRETRAIN_V2
+
+        DOMAINS[PRETRAIN_V2] = replace(DOMAINS[PRETRAIN_V2], **world)
+    print(name, overrides, world, flush=True)
     print(train(get_preset("synthetic-v2", **overrides), out, progress=False), flush=True)

@@ -17,9 +17,9 @@ for name in sys.argv[1:] or configs:
     data = WorldPairs(dom, "train", 10_000, 0, img)
     t = time.process_time(); batches = [collate([data[i] for i in range(k * B, (k + 1) * B)]) for k in range(4)]
     rt = 4 * B / (time.process_time() - t)
-    train_step(m, opt, loss, *batches[0], 1e-4, p)
+    train_step(m, opt, loss, *batches[0][:2], 1e-4, p)
     t, c = time.time(), time.process_time()
-    for b in batches[1:]: train_step(m, opt, loss, *b, 1e-4, p)
+    for b in batches[1:]: train_step(m, opt, loss, *b[:2], 1e-4, p)
     wall, cpu = time.time() - t, time.process_time() - c
     print(f"{name}: render+tokenize {rt:.0f}/CPU-s; train {3*B/wall:.1f} samples/s wall, {3*B/cpu*2:.1f} samples/s per 2 CPU-s "
           f"(util {cpu/wall:.2f} cores), params {sum(x.numel() for x in m.parameters())/1e6:.2f}M", flush=True)

@@ -16,29 +16,35 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dcar.world.captions import caption
+from dcar.world.domains import get_domain
 from dcar.world.render import render_array
 from dcar.world.sample import make_sample
 
 
 class WorldPairs(Dataset):
-    """(image uint8 [3, H, W], caption) pairs of one world split."""
+    """(image uint8 [3, H, W], caption, subcategory index) triples of one world split.
+
+    The subcategory index (into the domain's ``subcategories``) is what a recipe's auxiliary tag
+    loss reads (``Preset.aux_labels``); the contrastive loss uses only the image and caption.
+    """
 
     def __init__(self, domain: str, split: str, n: int, seed: int = 0, image_size: int = 64):
         self.domain, self.split, self.n, self.seed, self.image_size = domain, split, n, seed, image_size
+        self._subs = {name: k for k, name in enumerate(get_domain(domain).subcategories)}
 
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str, int]:
         s = make_sample(self.domain, self.split, int(i), self.seed)
         img = torch.from_numpy(render_array(s, self.image_size).copy()).permute(2, 0, 1)
-        return img, caption(s)
+        return img, caption(s), self._subs[s.subcategory]
 
 
-def collate(batch: list[tuple[torch.Tensor, str]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack images (still uint8, 4x less to pass between processes) and tokenize captions."""
+def collate(batch: list[tuple[torch.Tensor, str, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack images (still uint8, 4x less to pass between processes), tokenize captions, stack labels."""
     images = torch.stack([b[0] for b in batch])
-    return images, tokenize([b[1] for b in batch])
+    return images, tokenize([b[1] for b in batch]), torch.tensor([b[2] for b in batch])
 
 
 class StepBatches(Sampler[list[int]]):

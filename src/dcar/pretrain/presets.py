@@ -49,6 +49,11 @@ class Preset:
     log_every: int = 10
     extra: dict = field(default_factory=dict)
     domain: str = "pretrain"  # the world's pretraining domain (dcar.world.domains): pretrain or pretrain-v2
+    # Weight of an auxiliary tag loss: a linear head on the image embedding predicts the pair's
+    # subcategory (cross-entropy), as tag-supervised pretraining does. It stands in for the scale a
+    # real CLIP's image tower learnt from (docs/world/v2.md, "Tags"); the head is dropped at export,
+    # and the text tower still learns names only from the alt-text. 0 = contrastive only.
+    aux_labels: float = 0.0
 
     def fingerprint(self) -> str:
         """A hash of everything that changes the trained weights (resume refuses a mismatch)."""
@@ -56,6 +61,8 @@ class Preset:
                 if k not in ("workers", "threads", "ckpt_every", "eval_every", "eval_n", "log_every")}
         if keep["domain"] == "pretrain":  # added with world v2: v1 recipes keep their fingerprints
             del keep["domain"]
+        if not keep["aux_labels"]:  # added later: recipes without it keep their fingerprints
+            del keep["aux_labels"]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -69,6 +76,7 @@ PRESETS: dict[str, Preset] = {
             "synthetic-v2",
             clip_config(128, 96, 16, 192, 6, 128, 4),
             image_size=96, steps=1600, corpus=200_000, domain="pretrain-v2", eval_every=200, ckpt_every=25,
+            aux_labels=1.0,
         ),
         Preset(
             "tiny",

@@ -28,6 +28,7 @@ from dcar.checkpoint import load_checkpoint, save_checkpoint
 from dcar.pretrain.data import WorldPairs, collate, normalise, pretrain_loader
 from dcar.pretrain.model import build_model, encode_text_fast, save_local_dir
 from dcar.pretrain.presets import Preset
+from dcar.world.domains import get_domain
 
 LOG_FIELDS = ["step", "epoch", "loss", "logit_scale", "lr", "samples_per_s", "elapsed_s", "eval_i2t_r1", "eval_t2i_r1"]
 MAX_LOGIT_SCALE = math.log(100.0)
@@ -61,7 +62,7 @@ def heldout_recall(model, p: Preset, n: int) -> tuple[float, float]:
     data = WorldPairs(p.domain, "test", n, p.world_seed, p.image_size)
     feats_i, feats_t = [], []
     for start in range(0, n, 256):
-        images, ids = collate([data[i] for i in range(start, min(n, start + 256))])
+        images, ids, _ = collate([data[i] for i in range(start, min(n, start + 256))])
         feats_i.append(F.normalize(model.encode_image(normalise(images).to(device)), dim=-1))
         feats_t.append(F.normalize(encode_text_fast(model, ids.to(device)), dim=-1))
     r = recall_at_k(torch.cat(feats_i).cpu(), torch.cat(feats_t).cpu(), torch.arange(n), ks=(1,))
@@ -118,9 +119,16 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+AUX_HEAD = "aux_head"  # the tag head's attribute on the model while training; never exported
+
+
 def _restore(p: Preset, ckpt: Path, device: str) -> tuple[torch.nn.Module, torch.optim.Optimizer, int, float]:
     """A fresh model and optimiser, or the checkpoint's: (model, opt, step, elapsed seconds so far)."""
-    model = build_model(p.model_cfg, p.seed).to(device)
+    model = build_model(p.model_cfg, p.seed)
+    if p.aux_labels:  # a submodule, so that the optimiser and the checkpoint carry it like the rest
+        n_classes = len(get_domain(p.domain).subcategories)
+        model.add_module(AUX_HEAD, torch.nn.Linear(p.model_cfg["embed_dim"], n_classes))
+    model = model.to(device)
     opt = make_optimizer(model, p)
     if not ckpt.exists():
         return model, opt, 0, 0.0
@@ -131,14 +139,20 @@ def _restore(p: Preset, ckpt: Path, device: str) -> tuple[torch.nn.Module, torch
     return model, opt, step, float(info.get("elapsed_s", 0.0))
 
 
-def train_step(model, opt, loss_fn, images: torch.Tensor, ids: torch.Tensor, lr: float, p: Preset) -> float:
-    """One contrastive step on a batch (uint8 images, token ids); returns the loss."""
+def train_step(model, opt, loss_fn, images: torch.Tensor, ids: torch.Tensor, lr: float, p: Preset,
+               labels: torch.Tensor | None = None) -> float:
+    """One step on a batch (uint8 images, token ids, subcategory labels): the contrastive loss,
+    plus ``p.aux_labels`` times the tag loss when the recipe has one; returns the total loss."""
     device = next(model.parameters()).device
     for group in opt.param_groups:
         group["lr"] = lr
-    fi = F.normalize(model.encode_image(normalise(images).to(device)), dim=-1)
+    emb = model.encode_image(normalise(images).to(device))
     ft = F.normalize(encode_text_fast(model, ids.to(device)), dim=-1)
-    loss = loss_fn(fi, ft, model.logit_scale.exp())
+    loss = loss_fn(F.normalize(emb, dim=-1), ft, model.logit_scale.exp())
+    if p.aux_labels:
+        if labels is None:
+            raise ValueError(f"preset {p.name!r} has a tag loss (aux_labels) but the batch has no labels")
+        loss = loss + p.aux_labels * F.cross_entropy(getattr(model, AUX_HEAD)(emb), labels.to(device))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
@@ -169,8 +183,8 @@ def train(p: Preset, out: str | Path, max_steps: int | None = None, progress: bo
     bar = tqdm(total=stop_at, initial=step, desc=f"pretrain {p.name}", unit="step", disable=not progress)
     try:
         with _StopFlag() as flag:
-            for images, ids in loader:
-                loss = train_step(model, opt, loss_fn, images, ids, lr_at(step, p), p)
+            for images, ids, labels in loader:
+                loss = train_step(model, opt, loss_fn, images, ids, lr_at(step, p), p, labels)
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
@@ -203,6 +217,8 @@ def _finish(model, p: Preset, out: Path, elapsed: float) -> dict:
     from dcar.pretrain.plot import plot_loss_curve
 
     provenance = {"preset": p.name, "fingerprint": p.fingerprint(), "recipe": asdict(p)}
+    if hasattr(model, AUX_HEAD):  # training-only: the exported model is a plain open_clip CLIP
+        delattr(model, AUX_HEAD)
     model_dir = save_local_dir(model.cpu(), p.model_cfg, p.image_size, out / "model", provenance)
     plot_loss_curve(out / "train_log.csv", out / "loss_curve.png", title=f"dcar pretrain --preset {p.name}")
     weights = model_dir / "open_clip_model.safetensors"

@@ -95,17 +95,23 @@ def _v2_background(name: str, side: int) -> np.ndarray:
     return np.array((224, 212, 182), np.float32) + 8.0 * noise  # paper
 
 
+# How strongly a pattern marks the fill (1 = v1). World v2 keeps patterns visible but faint beside
+# the dark trait marks, which full-strength stripes hid (docs/world/v2.md, "Patterns").
+PATTERN_CONTRAST_V2 = 0.4
+
+
 @lru_cache(maxsize=None)
-def _pattern_texture(colour: str, pattern: str, side: int) -> Image.Image:
+def _pattern_texture(colour: str, pattern: str, side: int, contrast: float = 1.0) -> Image.Image:
     """The object's fill: its colour, plain, with diagonal stripes, or with a dot grid."""
     rgb = np.array(COLOURS[colour], np.float32)
     arr = np.broadcast_to(rgb, (side, side, 3)).copy()
     y, x = np.mgrid[0:side, 0:side]
     unit = max(1, round(side / 64))
+    fade = (lambda mark: mark) if contrast == 1.0 else (lambda mark: rgb + contrast * (mark - rgb))  # v1: exact
     if pattern == "striped":
-        arr[((x + y) // (2 * unit)) % 2 == 0] = rgb * 0.55
+        arr[((x + y) // (2 * unit)) % 2 == 0] = fade(rgb * 0.55)
     elif pattern == "dotted":
-        arr[((x // unit) % 4 < 2) & ((y // unit) % 4 < 2)] = rgb * 0.45 + 140
+        arr[((x // unit) % 4 < 2) & ((y // unit) % 4 < 2)] = fade(rgb * 0.45 + 140)
     elif pattern != "plain":
         raise KeyError(pattern)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
@@ -152,7 +158,8 @@ def render(s: Sample, size: int = DEFAULT_SIZE) -> Image.Image:
     for body, _ in parts:
         for _, pts in body:
             mdraw.polygon(pts, fill=255)
-    canvas.paste(_pattern_texture(s.colour, s.pattern, size), (0, 0), mask)
+    contrast = PATTERN_CONTRAST_V2 if get_domain(s.domain).version == 2 else 1.0
+    canvas.paste(_pattern_texture(s.colour, s.pattern, size, contrast), (0, 0), mask)
     for body, detail in parts:
         for _, pts in body:
             draw.polygon(pts, outline=dark)
