@@ -66,6 +66,25 @@ def test_resume_after_interruption_gives_the_same_model(tmp_path, monkeypatch):
         assert (tmp_path / "c" / name).exists()
 
 
+def test_a_kill_that_reaches_the_rendering_workers_too_still_checkpoints(tmp_path):
+    """`pkill -f "dcar pretrain"` or Ctrl-C signal the workers too; the run must still stop cleanly."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("from dcar.pretrain import get_preset, train; print(train(get_preset('tiny', workers=1, steps=400, "
+            f"corpus=4096, log_every=1), {str(tmp_path)!r}, progress=False))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, text=True)
+    log, deadline = tmp_path / "train_log.csv", time.time() + 120
+    while not (log.exists() and len(log.read_text().splitlines()) > 3) and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGTERM)  # the whole process group, as a shell's kill does
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "stopped at step" in out and "Traceback" not in out, out[-2000:]
+    assert (tmp_path / "checkpoint.safetensors").exists()
+
+
 def test_resume_refuses_another_recipe(tmp_path):
     train(get_preset("tiny"), tmp_path, max_steps=2, progress=False)
     with pytest.raises(DcarError, match="another recipe"):

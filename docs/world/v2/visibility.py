@@ -10,7 +10,8 @@ not the pixels, is what keeps the traits unlearnt.
 ``easy`` trains and tests on the same samples with the nuisance removed (one large, plain object in
 the centre): if the tower learns the traits then, the nuisance is what makes them slow to learn.
 ``single`` removes only pairs and patterns (one plain object; sizes and positions still vary);
-``large`` and ``center`` are ``single`` with one of the two left fixed, to tell them apart.
+``large`` and ``center`` are ``single`` with one of the two left fixed, to tell them apart;
+``plain`` is the world as it is with patterns off.
 """
 
 import math
@@ -28,7 +29,7 @@ from dcar.world.render import render_array
 from dcar.world.sample import make_sample
 
 
-MODES = ("easy", "single", "large", "center")
+MODES = ("easy", "single", "large", "center", "plain")
 
 
 def batch(domain, split, idx, size, mode=""):
@@ -41,6 +42,8 @@ def batch(domain, split, idx, size, mode=""):
         samples = [s.with_changes(count=1, pattern="plain", size="large") for s in samples]
     elif mode == "center":  # single, and always centred: does placement alone matter?
         samples = [s.with_changes(count=1, pattern="plain", position="center") for s in samples]
+    elif mode == "plain":  # the world as it is, with patterns off: do patterns hide the traits?
+        samples = [s.with_changes(pattern="plain") for s in samples]
     x = torch.stack([torch.from_numpy(render_array(s, size).copy()).permute(2, 0, 1) for s in samples])
     return normalise(x), samples
 

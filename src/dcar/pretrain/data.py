@@ -7,6 +7,7 @@ of the step number and a resumed run sees exactly the batches the killed one wou
 
 from __future__ import annotations
 
+import signal
 from typing import Iterator
 
 import numpy as np
@@ -70,6 +71,11 @@ class StepBatches(Sampler[list[int]]):
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # rendering is numpy/Pillow; keep the cores for the training process
+    # Ctrl-C and `pkill -f "dcar pretrain"` reach the workers too; a worker that died of them would
+    # make the training process raise mid-step instead of checkpointing. The training process
+    # handles both and shuts its workers down; they also exit when it is gone.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def pretrain_loader(n: int, batch_size: int, seed: int, world_seed: int, image_size: int,
