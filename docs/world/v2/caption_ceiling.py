@@ -1,7 +1,8 @@
 """How well could anything retrieve a v2 catalog's test captions? (docs/world/v2.md)
 
-An oracle reads what each caption states (colour, count, pattern, background, position, a trait;
-not the filler) and ranks, for each test image, the captions consistent with the image at random:
+An oracle reads what each caption states and the image shows (colour, count, pattern, background,
+a trait; not the filler, and not the position: since commit 87d90e9 every v2 object is centred, so
+position words are not grounded) and ranks, for each test image, the captions consistent with the image at random:
 its expected I2T R@1 without names, knowing the form (meta-category), and knowing every name.
 A model's zero-shot R@1 can only approach the last with perfect fine-grained knowledge.
 
@@ -25,15 +26,13 @@ def facts(s, text):
     if re.search(r"\btwo\b", body, re.I): f["count"] = 2
     for p in ("striped", "dotted", "plain"):
         if re.search(rf"\b{p}\b", body): f["pattern"] = p
-    for pos in ("center", "top left", "top right", "bottom left", "bottom right"):
-        if f"the {pos} of" in body: f["position"] = pos
     for trait, (a, b) in TRAIT_WORDS[s.meta].items():
         for v, w in zip(("0", "1"), (a, b)):
             if w in body: f["trait:" + trait] = (a, b).index(w)
     return f
 
 def truth(s):
-    t = {"colour": s.colour, "count": s.count, "pattern": s.pattern, "background": s.background, "position": s.position}
+    t = {"colour": s.colour, "count": s.count, "pattern": s.pattern, "background": s.background}
     from dcar.world.vocab import META_BY_NAME_V2
     tv = s.traits
     for trait, values in META_BY_NAME_V2[s.meta].traits:
