@@ -12,7 +12,6 @@ cores shared with other jobs), then checked with experiments/calibrate_world.py 
 
 import json
 import sys
-from pathlib import Path
 
 from dcar.pretrain import get_preset, train
 
@@ -36,14 +35,14 @@ def export(run_dir: str, dest: str) -> None:
 
     from dcar.checkpoint import load_checkpoint
     from dcar.pretrain.model import save_local_dir
-    from dcar.pretrain.train import AUX_HEAD, _restore
+    from dcar.pretrain.train import AUX_HEAD, build_training_model, make_optimizer
 
     ckpt = f"{run_dir}/checkpoint.safetensors"
     with safe_open(ckpt, framework="pt") as f:  # a run with a tag loss carries its head: build it too
         tagged = f"model.{AUX_HEAD}.weight" in f.keys()
     p = get_preset("synthetic-v2", aux_labels=1.0 if tagged else 0.0)
-    model, opt, _, _ = _restore(p, Path("/nonexistent"), "cpu")
-    step, info = load_checkpoint(ckpt, model, opt)
+    model = build_training_model(p)
+    step, info = load_checkpoint(ckpt, model, make_optimizer(model, p))
     if tagged:
         delattr(model, AUX_HEAD)
     save_local_dir(model, p.model_cfg, p.image_size, dest, {"checkpoint_step": step, **info})

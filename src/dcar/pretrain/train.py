@@ -122,13 +122,18 @@ class _StopFlag:
 AUX_HEAD = "aux_head"  # the tag head's attribute on the model while training; never exported
 
 
-def _restore(p: Preset, ckpt: Path, device: str) -> tuple[torch.nn.Module, torch.optim.Optimizer, int, float]:
-    """A fresh model and optimiser, or the checkpoint's: (model, opt, step, elapsed seconds so far)."""
+def build_training_model(p: Preset) -> torch.nn.Module:
+    """The recipe's fresh CLIP, with its tag head when it has one (as its checkpoints hold it)."""
     model = build_model(p.model_cfg, p.seed)
     if p.aux_labels:  # a submodule, so that the optimiser and the checkpoint carry it like the rest
         n_classes = len(get_domain(p.domain).subcategories)
         model.add_module(AUX_HEAD, torch.nn.Linear(p.model_cfg["embed_dim"], n_classes))
-    model = model.to(device)
+    return model
+
+
+def _restore(p: Preset, ckpt: Path, device: str) -> tuple[torch.nn.Module, torch.optim.Optimizer, int, float]:
+    """A fresh model and optimiser, or the checkpoint's: (model, opt, step, elapsed seconds so far)."""
+    model = build_training_model(p).to(device)
     opt = make_optimizer(model, p)
     if not ckpt.exists():
         return model, opt, 0, 0.0
