@@ -136,7 +136,7 @@ def test_cli_exports_a_v2_catalog_at_its_own_resolution(tmp_path):
 
     main(["data", "synth", "--domain", "pond", "--split", "train", "--shots", "1", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "pond_train.json").read_text())
-    assert len(data) == 24 and read_taxonomy(tmp_path / "pond_taxonomy.json") == get_domain("pond").taxonomy
+    assert len(data) == 20 and read_taxonomy(tmp_path / "pond_taxonomy.json") == get_domain("pond").taxonomy
     first = next(iter(data.values()))
     with Image.open(tmp_path / first["file_path"]) as im:
         assert im.size == (96, 96)

@@ -108,18 +108,20 @@ V2_DOMAINS = (
         "v2: wild flowers and mushrooms photographed on moss and soil, warm cast, soft focus "
         "(8 siblings per meta-category, 16 subcategories)",
         metas=("flower", "mushroom"), siblings=8,
-        colours=("red", "yellow", "pink", "purple"), positions=("center", "bottom left", "top right", "top left"),
-        backgrounds=("moss", "soil", "sand"), patterns=("plain", "striped"),
+        colours=("red", "yellow", "pink", "purple", "orange", "blue"),
+        positions=("center", "bottom left", "top right", "top left"),
+        backgrounds=("moss", "soil", "sand", "water"), patterns=("plain", "striped", "dotted"),
         style=Style(tint=(200, 150, 60), tint_strength=0.15, noise=4.0, blur=0.5),
         caption_style="nature", per_sub={"train": 16, "val": 8, "test": 40}, **V2,
     ),
     Domain(
         "pond",
-        "v2: an aquarium of fish (16 siblings) and water beetles (8), bluish water, noisy "
-        "(24 subcategories)",
-        metas=("fish", "beetle"), siblings=(16, 8),
-        colours=("orange", "blue", "yellow"), positions=("center", "top left", "bottom right", "top right"),
-        backgrounds=("water", "sand", "moss"), patterns=("plain", "dotted"),
+        "v2: an aquarium of fish (12 siblings) and water beetles (8), bluish water, noisy "
+        "(20 subcategories)",
+        metas=("fish", "beetle"), siblings=(12, 8),
+        colours=("orange", "blue", "yellow", "red", "green", "purple"),
+        positions=("center", "top left", "bottom right", "top right"),
+        backgrounds=("water", "sand", "moss", "soil"), patterns=("plain", "dotted", "striped"),
         style=Style(tint=(30, 80, 140), tint_strength=0.2, noise=7.0, blur=0.4),
         caption_style="aquarium", per_sub={"train": 16, "val": 6, "test": 30}, **V2,
     ),
@@ -128,8 +130,9 @@ V2_DOMAINS = (
         "v2: aircraft and crests on dusk skies and paper, grey cast (16 siblings per "
         "meta-category, 32 subcategories)",
         metas=("airplane", "crest"), siblings=16,
-        colours=("red", "blue", "green"), positions=("center", "top right", "bottom left"),
-        backgrounds=("dusk", "white", "sky"), patterns=("plain", "striped"),
+        colours=("red", "blue", "green", "yellow", "purple", "orange"),
+        positions=("center", "top right", "bottom left"),
+        backgrounds=("dusk", "white", "sky", "paper"), patterns=("plain", "striped", "dotted"),
         style=Style(tint=(128, 128, 140), tint_strength=0.18, noise=3.0, blur=0.0),
         caption_style="catalog", per_sub={"train": 16, "val": 4, "test": 24}, **V2,
     ),
@@ -138,9 +141,9 @@ V2_DOMAINS = (
         "v2: a museum cabinet of all six forms, 8 siblings each, sepia paper, blurred scans "
         "(48 subcategories)",
         metas=("flower", "mushroom", "fish", "beetle", "airplane", "crest"), siblings=8,
-        colours=("brown", "orange", "purple"), positions=("center", "top left", "bottom right"),
+        colours=("brown", "orange", "purple", "red", "blue"), positions=("center", "top left", "bottom right"),
         backgrounds=("paper", "white"), patterns=("plain", "striped", "dotted"),
-        style=Style(tint=(150, 110, 60), tint_strength=0.3, noise=5.0, blur=0.6),
+        style=Style(tint=(150, 110, 60), tint_strength=0.45, noise=8.0, blur=1.2),
         caption_style="archive", per_sub={"train": 16, "val": 3, "test": 20}, **V2,
     ),
 )
