@@ -106,7 +106,9 @@ def test_pretraining_alt_text_is_shorter_and_names_subcategories_unevenly():
     samples = [make_sample(d, "train", i) for i in range(3000)]
     alt = [_tokens(caption(s)) for s in samples]
     catalog = [_tokens(caption(make_sample(name, "test", i))) for name in V2 for i in range(100)]
-    assert np.percentile(alt, 95) < np.percentile(catalog, 50)
+    assert np.median(alt) < np.percentile(catalog, 5)  # mostly short and plain
+    # a long tail, as web text has: every position the catalog captions (plus prompts) use is trained
+    assert 0.1 < np.mean(np.array(alt) > 30) < 0.3 and np.percentile(alt, 99) > 55
     assert not any(caption(s).startswith("This is") for s in samples[:200])
     probs = [d.name_prob_of(s) for s in d.subcategories]
     assert min(probs) < 0.05 and max(probs) > 0.3  # some names rare, some common

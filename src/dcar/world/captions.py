@@ -142,7 +142,34 @@ def alt_text(s: Sample) -> str:
     if rng.random() < 0.25:
         parts.append(f"at the {s.position}")
     prefix = ("", "", "", "a photo of ", "picture of ", "stock image: ", "close-up of ")[int(rng.integers(7))]
-    return prefix + " ".join(parts)
+    text = prefix + " ".join(parts)
+    # drawn after everything above, so the short alt-texts are the same with or without the tail
+    if rng.random() < d.long_prob:
+        text += _web_tail(s, rng)
+    return text
+
+
+# Page text that follows some web alt-texts: keywords and specs, partly grounded, partly filler.
+_TAIL_FILLER = ("high resolution", "royalty free", "hd wallpaper", "free download", "stock photography",
+                "studio shot", "close up", "detailed view", "isolated object", "editorial use only",
+                "best price", "new arrival", "collection item", "image number 4821", "all rights reserved",
+                "shot on a sunny day", "beautiful background", "top quality", "fine art print", "museum grade")
+
+
+def _web_tail(s: Sample, rng: np.random.Generator) -> str:
+    """10-55 more tokens: the traits, attributes and setting as tags, mixed with page filler."""
+    meta = META_BY_NAME[s.meta].name
+    tags = [f"colour: {s.colour}", f"pattern: {_PATTERN_WORDS[s.pattern]}", f"size: {s.size}", meta,
+            f"background: {BACKGROUND_WORDS[s.background]}", f"{_COUNT_WORDS[s.count]} {_noun(s)}",
+            *_trait_phrases(s, rng, 1 + int(rng.integers(len(s.traits))))]
+    if s.named != s.meta and rng.random() < 0.5:
+        tags.append(s.named)
+    n_fill = int(rng.integers(2, 9))
+    filler = [_TAIL_FILLER[i] for i in rng.choice(len(_TAIL_FILLER), n_fill, replace=False)]
+    items = tags + filler
+    keep = rng.permutation(len(items))[: int(rng.integers(3, len(items) + 1))]
+    sep = (" | ", " - ", ", ")[int(rng.integers(3))]
+    return sep + ", ".join(items[i] for i in keep)
 
 
 # Per catalog style: appearance sentences ({a} = "a red flower" / "two red flowers"), and

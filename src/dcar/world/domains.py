@@ -55,6 +55,9 @@ class Domain:
     # log-uniformly from this range (some names common, some rare), instead of name_prob.
     name_prob_range: tuple[float, float] | None = None
     trait_prob: float = 0.0  # v2 pretraining: share of alt-texts that mention visible traits in words
+    # v2 pretraining: share of alt-texts followed by a long web tail (tags, specs, page filler), so
+    # that every text position up to the context length is trained, as in a real CLIP's web data
+    long_prob: float = 0.0
     caption_style: str = "fdrd"  # v1: "fdrd"; v2: "alt" (pretraining) or a dcar.world.captions style
 
     @property
@@ -101,6 +104,7 @@ V2_DOMAINS = (
         "label noise; visible traits sometimes described in words",
         metas=("flower", "mushroom", "fish", "beetle", "airplane", "crest"),
         name_prob=0.0, name_noise=0.15, name_prob_range=(0.02, 0.5), trait_prob=0.9,
+        long_prob=0.2,
         caption_style="alt", per_sub=V2_SPLITS_PRETRAIN, **V2,
     ),
     Domain(
