@@ -1,7 +1,7 @@
 """Calibrate a world version against a backbone: does it behave like a real CLIP on FDRD? (issue 9)
 
   python experiments/calibrate_world.py --model open_clip:local-dir:runs/v2/full/model --cheap
-  python experiments/calibrate_world.py --model ... --seeds 0 1 2 --out runs/calibration --docs docs/world
+  python experiments/calibrate_world.py --model builtin:synthetic-v2 --seeds 0 1 2 --docs docs/world
 
 Per downstream domain of the world version (test split; 16-shot train split; world seed 0):
 
@@ -186,7 +186,8 @@ def main() -> None:
     ap.add_argument("--domains", nargs="+", default=None)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--cheap", action="store_true", help="only the checks that need no training")
-    ap.add_argument("--out", type=Path, default=Path("runs/calibration"))
+    ap.add_argument("--out", type=Path, default=Path("runs/experiments-v2"),
+                    help="run folder, shared with experiments/run_experiments.py --world 2 (its baseline rows)")
     ap.add_argument("--docs", type=Path, default=None, help="write calibration.md here (e.g. docs/world)")
     ap.add_argument("--machine", default="the project's shared 2-core CPU")
     args = ap.parse_args()

@@ -6,6 +6,11 @@
   python experiments/run_experiments.py val       --seeds 0 --out runs/experiments   (selection sweep)
   python experiments/run_experiments.py probe     --out runs/experiments --docs docs/experiments
 
+World v2 (issue 9: four catalogs that differ in kind, `builtin:synthetic-v2`): add `--world 2`;
+the defaults become OUT=runs/experiments-v2 and DOCS=docs/experiments/v2. Its baseline rows are the
+runs experiments/calibrate_world.py trains (same folder, same budget), so calibrating the world
+and the main table share them.
+
 Every (domain, variant, seed) is one `dcar train` run plus one test evaluation, written under
 OUT/DOMAIN/VARIANT/seedS/; finished runs are skipped, so a killed sweep resumes. Selection is on
 each domain's val split only; the test split is evaluated once per run, after training.
@@ -23,6 +28,12 @@ from dcar.atomic import write_json_atomic
 
 DOMAINS = ("garden", "wildlife", "hangar")
 MODEL = "builtin:synthetic-small"
+# world version -> its downstream catalogs, the built-in model pretrained on it, default folders
+WORLDS = {
+    1: {"domains": DOMAINS, "model": MODEL, "out": "runs/experiments", "docs": "docs/experiments"},
+    2: {"domains": ("meadow", "pond", "airshow", "cabinet"), "model": "builtin:synthetic-v2",
+        "out": "runs/experiments-v2", "docs": "docs/experiments/v2"},
+}
 
 # The same data, backbone and budget for every method; each keeps its reference optimiser and LR.
 TRAIN = {"epochs": 8, "batch_size": 32, "num_workers": 0}
@@ -86,6 +97,30 @@ VAL_SWEEP = {
 }
 
 
+# World v2: the baselines, DCAR with the spec's defaults (J=9 deep coupled prompts, both readings'
+# default), and DCAR settings compared on the v2 val splits only (VAL_SWEEP_V2).
+MAIN_V2 = {
+    "zeroshot": ("zeroshot", {}),
+    "coop": ("coop", {}),
+    "clip-adapter": ("clip-adapter", {}),
+    "maple": ("maple", {}),
+    "finetune": ("finetune", {}),
+    "dcar": ("dcar", {}),
+}
+VAL_SWEEP_V2 = {
+    "spec": ("dcar", {}, {}),
+    "text-k4": ("dcar", BASE, {}),
+    "shallow-k4-image": ("dcar", {"depth": 1, "n_ctx": 4}, {}),
+    "deep-k4-image": ("dcar", {"n_ctx": 4}, {}),
+    "spec-reading-B": ("dcar", {"reading": "B"}, {}),
+}
+
+
+def tables(world: int) -> tuple[dict, dict, dict]:
+    """(main table, ablation, val sweep) of a world version."""
+    return (MAIN, ABLATION, VAL_SWEEP) if world == 1 else (MAIN_V2, {}, VAL_SWEEP_V2)
+
+
 def materialise_domain(domain: str, root: Path, seed: int = 0) -> dict:
     from dcar.world.export import materialise
 
@@ -131,16 +166,16 @@ def run_one(domain: str, name: str, method: str, overrides: dict, seed: int, roo
     return results
 
 
-def sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...]) -> None:
+def sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...], model: str = MODEL) -> None:
     for seed in seeds:
         for domain in domains:
             for name, (method, overrides) in table.items():
-                r = run_one(domain, name, method, overrides, seed, root)
+                r = run_one(domain, name, method, overrides, seed, root, model=model)
                 d = r["datasets"][domain]
                 print(f"{domain:9s} {name:24s} seed {seed}: I2T R@1 {d['i2t']['R@1']:6.2f}  T2I R@1 {d['t2i']['R@1']:6.2f}  ({r['wall_seconds']:.0f} s)", flush=True)
 
 
-def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...]) -> None:
+def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...], model: str = MODEL) -> None:
     """Train each setting and print its best-epoch val score (mean of I2T and T2I R@1); `report`
     rebuilds the table from the run folders."""
     from dcar.training.run import run_training
@@ -152,7 +187,7 @@ def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...
                 splits = materialise_domain(domain, root)
                 run_dir = root / "val" / domain / name / f"seed{seed}"
                 summary = run_training(
-                    method, MODEL, splits["train"].fdrd, splits["val"].fdrd, splits["train"].images, splits["val"].images,
+                    method, model, splits["train"].fdrd, splits["val"].fdrd, splits["train"].images, splits["val"].images,
                     splits["train"].taxonomy, run_dir, overrides, {**TRAIN, **train, "seed": seed}, resume=True,
                 )
                 scores.setdefault(domain, []).append(summary["best_score"])
@@ -161,7 +196,7 @@ def val_sweep(table: dict, seeds: list[int], root: Path, domains: tuple[str, ...
         print(f"{name:24s} {cells}  mean {statistics.mean(per_domain.values()):6.2f}", flush=True)
 
 
-def probe(root: Path, domains: tuple[str, ...], docs: Path) -> dict:
+def probe(root: Path, domains: tuple[str, ...], docs: Path, model: str = MODEL) -> dict:
     """Can the frozen image tower tell a domain's subcategories apart at all? Subcategory accuracy
     on the test split of (a) zero-shot classification with "This is a {name}." and (b) a linear
     probe trained on the frozen features of the train split. With 2 meta-categories of 8 siblings
@@ -174,7 +209,7 @@ def probe(root: Path, domains: tuple[str, ...], docs: Path) -> dict:
     from dcar.evaluation.encoders import ZeroShotEncoder
 
     torch.manual_seed(0)
-    backbone = load_backbone(MODEL)
+    backbone = load_backbone(model)
     encoder = ZeroShotEncoder(backbone)
     out: dict = {}
     for domain in domains:
@@ -245,11 +280,11 @@ def aggregate(root: Path, names: list[str], domains: tuple[str, ...], seeds: lis
     return out
 
 
-def val_table(root: Path, domains: tuple[str, ...]) -> str:
+def val_table(root: Path, domains: tuple[str, ...], table: dict = VAL_SWEEP) -> str:
     """The selection sweep: best-epoch val score (mean of I2T and T2I R@1) per setting, seed mean."""
     lines = ["## Val selection sweep (best-epoch val score = mean of I2T and T2I R@1, %)", "",
              "| setting | seeds | " + " | ".join(domains) + " | mean |", "|---|---|" + "---|" * (len(domains) + 1)]
-    for name in VAL_SWEEP:
+    for name in table:
         per_domain = {}
         for domain in domains:
             files = sorted((root / "val" / domain / name).glob("seed*/train_summary.json"))
@@ -297,33 +332,39 @@ def markdown(agg: dict, domains: tuple[str, ...], title: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["main", "ablation", "report", "val", "probe"])
+    ap.add_argument("--world", type=int, choices=sorted(WORLDS), default=1, help="world version (catalogs, model)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--domains", nargs="+", default=list(DOMAINS))
+    ap.add_argument("--domains", nargs="+", default=None)
     ap.add_argument("--only", nargs="+", help="val: run only these VAL_SWEEP entries")
     ap.add_argument("--ablation-seeds", type=int, nargs="+", default=[0], help="report: seeds of the ablation table")
-    ap.add_argument("--out", type=Path, default=Path("runs/experiments"))
-    ap.add_argument("--docs", type=Path, default=Path("docs/experiments"))
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--docs", type=Path, default=None)
     args = ap.parse_args()
-    domains = tuple(args.domains)
+    world = WORLDS[args.world]
+    domains = tuple(args.domains or world["domains"])
+    model = world["model"]
+    args.out = args.out or Path(world["out"])
+    args.docs = args.docs or Path(world["docs"])
+    main_table, ablation, val_settings = tables(args.world)
     if args.what == "main":
-        sweep(MAIN, args.seeds, args.out, domains)
+        sweep(main_table, args.seeds, args.out, domains, model)
     elif args.what == "ablation":
-        sweep(ABLATION, args.seeds, args.out, domains)
+        sweep(ablation, args.seeds, args.out, domains, model)
     elif args.what == "val":
-        table = {k: v for k, v in VAL_SWEEP.items() if not args.only or k in args.only}
-        val_sweep(table, args.seeds, args.out, domains)
+        table = {k: v for k, v in val_settings.items() if not args.only or k in args.only}
+        val_sweep(table, args.seeds, args.out, domains, model)
     elif args.what == "probe":
-        probe(args.out, domains, args.docs)
+        probe(args.out, domains, args.docs, model)
     else:
         args.docs.mkdir(parents=True, exist_ok=True)
         # Every ablation variant over the same seeds (the ablation ran fewer than the main table).
-        main_agg = aggregate(args.out, list(MAIN), domains)
-        abl_agg = aggregate(args.out, list(ABLATION), domains, seeds=args.ablation_seeds)
+        main_agg = aggregate(args.out, list(main_table), domains)
+        abl_agg = aggregate(args.out, list(ablation), domains, seeds=args.ablation_seeds)
         write_json_atomic({"main": main_agg, "ablation": abl_agg}, args.docs / "results.json")
         text = avg_summary(main_agg, "Main table, AVG over domains (test split, %)") + "\n"
         text += avg_summary(abl_agg, f"DCAR ablation, AVG over domains (test split, seeds {args.ablation_seeds}, %)", base="dcar-text") + "\n"
         text += markdown(main_agg, domains, "Main table (test split, mean ± std over seeds)") + "\n" + markdown(abl_agg, domains, f"DCAR ablation (seeds {args.ablation_seeds})")
-        text += "\n" + val_table(args.out, domains)
+        text += "\n" + val_table(args.out, domains, val_settings)
         (args.docs / "tables.md").write_text(text, encoding="utf-8")
         print(text)
 

@@ -85,3 +85,22 @@ def test_materialise_rejects_unknown_negative_source(tmp_path):
 
     with pytest.raises(DcarError, match="negatives_from"):
         materialise("garden", "test", tmp_path, n=1, progress=False, negatives_from="llm")
+
+
+def test_materialise_rerenders_when_the_catalog_definition_changed(tmp_path, monkeypatch):
+    """Images cached from another catalog definition or world seed are never reused."""
+    import dataclasses
+
+    from dcar.world import domains
+    from dcar.world.domains import Style
+
+    first = tmp_path / "images" / "garden_val_000000.png"
+    materialise("garden", "val", tmp_path, n=2, progress=False)
+    before = first.read_bytes()
+    changed = dataclasses.replace(domains.DOMAINS["garden"], style=Style(tint=(255, 0, 0), tint_strength=0.6))
+    monkeypatch.setitem(domains.DOMAINS, "garden", changed)
+    materialise("garden", "val", tmp_path, n=2, progress=False)
+    assert first.read_bytes() != before  # the new look, not the cached image
+    monkeypatch.undo()
+    materialise("garden", "val", tmp_path, n=2, progress=False)
+    assert first.read_bytes() == before  # back to the original definition: rendered the same again

@@ -7,13 +7,14 @@ that are already there (every file is written atomically), and the JSON is writt
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from tqdm import tqdm
 
-from dcar.atomic import atomic_path
+from dcar.atomic import atomic_path, write_json_atomic
 from dcar.data.records import Entry, write_fdrd
 from dcar.data.taxonomy import write_taxonomy
 from dcar.errors import DcarError
@@ -99,6 +100,14 @@ def materialise(
     out = Path(out)
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
+    # Images already on disk are reused only if they were drawn from this very catalog definition
+    # and seed: a changed domain (colours, look, siblings) re-renders instead of mixing old images in.
+    stamp = out / ".world.json"
+    spec = {"domain": repr(d), "seed": seed, "image_size": image_size}
+    if not (stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == spec):
+        for old in images.glob("*.png"):  # another catalog's images: none may survive a kill below
+            old.unlink()
+        write_json_atomic(spec, stamp)
     entries = []
     for i in tqdm(range(count), desc=f"{domain}/{split}", unit="img", disable=not progress):
         s = make_sample(d, split, i, seed)
