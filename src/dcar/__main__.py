@@ -1,3 +1,3 @@
-from dcar.cli import main
+from dcar.entry import main
 
 main()
