@@ -179,6 +179,7 @@ def _cases() -> list[Case]:
         cases.append(Case(kind, "data build", lambda w, spec=spec: ["data", "build", "--images", w.csv, "--out", w.tmp / "b.json",
                                                                     "--captioner", spec, "--no-progress"]))
     cases += _service_cases()
+    cases += _ops_cases()
     return cases
 
 
@@ -204,6 +205,42 @@ def _service_cases() -> list[Case]:
         Case("--from-json 100k-deep", "world diagnose", lambda w: ["world", "diagnose", "--from-json", w.file("d.json", _deep_text())]),
         Case("--from-json not a report", "world diagnose", lambda w: ["world", "diagnose", "--from-json", w.json("d.json", [1])]),
         Case("FIFO as --from-json", "world diagnose", lambda w: ["world", "diagnose", "--from-json", w.fifo("d.json")], blocking=True),
+    ]
+    return cases
+
+
+# The operating commands: each file they read, in every way it can be wrong.
+OPS_FILE_KINDS = ("missing file", "empty file", "invalid JSON", "JSON array", "100k-deep nested JSON",
+                  "binary garbage", "UTF-16 JSON", "NaN in JSON")
+
+
+def _ops_cases() -> list[Case]:
+    """calibrate, match, review and ab: policies, queues, event logs and held-out sets."""
+    calibrate = lambda w, data: ["calibrate", "--data", data, "--images", w.images, "--model", w.spec,  # noqa: E731
+                                 "--out", w.tmp / "policy.json", "--workers", "0", "--device", "cpu"]
+    match = lambda w, policy: ["match", "--policy", policy, "--text", "a zorblat", "--gallery", w.fdrd,  # noqa: E731
+                               "--gallery-images", w.images, "--device", "cpu"]
+    cases = []
+    for kind in OPS_FILE_KINDS:
+        make = C.DATA_KINDS[kind]
+        cases += [
+            Case(kind, "calibrate", lambda w, make=make: calibrate(w, make(w))),
+            Case(kind, "match --policy", lambda w, make=make: match(w, make(w))),
+            Case(kind, "ab report", lambda w, make=make: ["ab", "report", make(w)]),
+            Case(kind, "review list", lambda w, make=make: ["review", "list", make(w)]),
+            Case(kind, "review export", lambda w, make=make: ["review", "export", make(w), "--out", w.tmp / "x.json"]),
+        ]
+    cases += [
+        Case("policy with a non-finite threshold", "match --policy", lambda w: match(w, w.file(
+            "p.json", '{"task": "t2i", "lambda_hi": NaN, "lambda_lo": 0.1, "model": "x"}'))),
+        Case("policy of another kind", "match --policy", lambda w: match(w, w.json("p.json", {"task": "poetry"}))),
+        Case("A/B log with a bad line", "ab report", lambda w: ["ab", "report", w.file(
+            "ab.jsonl", '{"event": "impression"}\n{nope\n')]),
+        Case("queue is a folder without one", "review list", lambda w: ["review", "list", w.images]),
+        Case("queue is a folder without one", "review decide", lambda w: [
+            "review", "decide", w.images, "1", "--decision", "accept", "--reviewer", "me"]),
+        Case("FIFO as the policy", "match --policy", lambda w: match(w, w.fifo("p.json")), blocking=True),
+        Case("FIFO as the log", "ab report", lambda w: ["ab", "report", w.fifo("ab.jsonl")], blocking=True),
     ]
     return cases
 

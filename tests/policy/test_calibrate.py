@@ -98,7 +98,7 @@ def test_decisions_follow_the_bands():
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("{", "not valid JSON"),
+        ("{", "invalid JSON"),
         ('{"version": 1, "task": "i2t"}', "not a dcar policy file"),
         (None, "policy file not found"),
     ],

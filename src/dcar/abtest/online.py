@@ -104,11 +104,13 @@ class EventLog:
 
 def read_events(path: str | Path) -> tuple[list[dict], int]:
     """The log's events and how many lines were unreadable (e.g. torn by a crash)."""
-    path = Path(path)
+    from dcar.files import check_readable_file
+
+    path = check_readable_file(path, "event log")  # never block on a pipe
     try:
         raw = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise DcarError(f"{path}: event log not found") from None
+    except OSError as err:
+        raise DcarError(f"{path}: cannot read ({err.strerror or err})") from None
     events, bad = [], 0
     for line in raw.split(b"\n"):
         if not line.strip():
@@ -118,7 +120,7 @@ def read_events(path: str | Path) -> tuple[list[dict], int]:
             if not isinstance(e, dict) or "type" not in e:
                 raise ValueError
             events.append(e)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
             bad += 1
     return events, bad
 

@@ -19,12 +19,9 @@ QUEUE_HELP = "The queue: a review.sqlite file, or the folder (index) holding it.
 
 
 def _open(queue: Path):
-    from dcar.errors import DcarError
     from dcar.review import ReviewQueue
 
-    if not queue.exists():
-        raise DcarError(f"{queue}: no review queue here")
-    return ReviewQueue(queue)
+    return ReviewQueue(queue, create=False)  # list, decide, export: never create an empty queue
 
 
 @review_app.command("list")

@@ -7,7 +7,6 @@ chosen confidence (nothing is accepted automatically).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,13 +54,12 @@ class Policy:
 
 def load_policy(path: str | Path) -> Policy:
     """Read a policy file written by ``dcar calibrate``; a wrong file is a one-line error."""
+    from dcar.files import read_json
+
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, IsADirectoryError):
-        raise DcarError(f"{path}: policy file not found (write one with `dcar calibrate`)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise DcarError(f"{path}: not valid JSON ({err})") from None
+    if not path.exists():
+        raise DcarError(f"{path}: policy file not found (write one with `dcar calibrate`)")
+    raw = read_json(path, "policy file")  # a folder, a pipe, bad text or JSON: one line each
     if not isinstance(raw, dict) or raw.get("version") != POLICY_VERSION:
         raise DcarError(f"{path}: not a dcar policy file (version {POLICY_VERSION})")
     try:

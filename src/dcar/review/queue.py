@@ -70,12 +70,18 @@ def _now() -> str:
 
 
 class ReviewQueue:
-    """Open (or create) the queue at ``path``. One connection per thread or process."""
+    """Open (or, with ``create``, create) the queue at ``path``. One connection per thread or process.
 
-    def __init__(self, path: str | Path):
+    Commands that only read or decide open with ``create=False``: a path that holds no queue is
+    then an error, not a new empty queue that silently lists nothing.
+    """
+
+    def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
         if self.path.is_dir():
             self.path = self.path / QUEUE_FILE
+        if not create:
+            self._check_existing()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -88,6 +94,26 @@ class ReviewQueue:
                         self.db.execute(statement)
         except sqlite3.DatabaseError as err:
             raise DcarError(f"{self.path}: not a review queue ({err})") from None
+
+    def _check_existing(self) -> None:
+        from dcar.files import check_readable_file
+
+        if not self.path.exists():
+            raise DcarError(f"{self.path}: no review queue here")
+        check_readable_file(self.path, "review queue")
+        with open(self.path, "rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":  # the header of every SQLite database file
+                raise DcarError(f"{self.path}: not a review queue (not an SQLite database)")
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            try:
+                found = db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='items'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as err:
+            raise DcarError(f"{self.path}: not a review queue ({err})") from None
+        if not found:
+            raise DcarError(f"{self.path}: not a review queue (no items table)")
 
     def close(self) -> None:
         self.db.close()
