@@ -125,7 +125,7 @@ V2_DOMAINS = (
         metas=("fish", "beetle"), siblings=(12, 8),
         colours=("orange", "blue", "yellow", "red", "green", "purple"),
         positions=("center", "top left", "bottom right", "top right"),
-        backgrounds=("water", "sand", "moss", "soil"), patterns=("plain", "dotted", "striped"),
+        backgrounds=("water", "sand", "moss"), patterns=("plain", "dotted", "striped"),
         style=Style(tint=(30, 80, 140), tint_strength=0.2, noise=7.0, blur=0.4),
         caption_style="aquarium", per_sub={"train": 16, "val": 6, "test": 30}, **V2,
     ),
@@ -134,7 +134,7 @@ V2_DOMAINS = (
         "v2: aircraft and crests on dusk skies and paper, grey cast (16 siblings per "
         "meta-category, 32 subcategories)",
         metas=("airplane", "crest"), siblings=16,
-        colours=("red", "blue", "green", "yellow", "purple", "orange"),
+        colours=("red", "blue", "green", "yellow", "purple"),
         positions=("center", "top right", "bottom left"),
         backgrounds=("dusk", "white", "sky", "paper"), patterns=("plain", "striped", "dotted"),
         style=Style(tint=(128, 128, 140), tint_strength=0.18, noise=3.0, blur=0.0),
