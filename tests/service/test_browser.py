@@ -7,8 +7,6 @@ flower images; skipped with the reason when one of them is missing. The screensh
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -17,20 +15,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from browser_helpers import browser, screenshot_dir  # noqa: F401  (browser: a fixture)
 from dcar.api import load
 from dcar.index import Index, read_catalog
 from dcar.serving import create_app
 
 PER_CLASS, CLASSES = 4, 12
-
-
-def _browser_binaries() -> tuple[str, str]:
-    pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-    driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        pytest.skip("no headless browser here: install Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
-    return browser, driver
 
 
 @pytest.fixture(scope="module")
@@ -71,28 +61,6 @@ def server(flower_index):
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    binary, driver_path = _browser_binaries()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1050"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def _screenshot_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("DCAR_SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def _wait_results(driver, label: str, timeout: float = 60.0):
     """Wait for a search labelled ``label`` to render, and for its thumbnails to load."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -126,7 +94,7 @@ def test_text_and_image_search_in_a_real_browser(server, browser, tmp_path):
     first = index.item(int(cards[0].get_attribute("data-id")))
     assert cards[0].find_element("css selector", ".category").get_attribute("title") == first["category"]
     assert cards[0].find_element("css selector", ".caption").text.startswith(first["caption"][:20])
-    shots = _screenshot_dir(tmp_path)
+    shots = screenshot_dir(tmp_path)
     browser.save_screenshot(str(shots / "service.png"))
     assert Image.open(shots / "service.png").size[0] >= 1000
 

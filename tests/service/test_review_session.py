@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from browser_helpers import new_browser, screenshot_dir
 from cli_helpers import run_cli
 from dcar.review import ReviewQueue
 
@@ -29,21 +30,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _browser():
-    pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
-    import shutil
-
-    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-    driver = shutil.which("chromedriver")
-    if binary is None or driver is None:
-        pytest.skip("no headless browser here: install Debian's chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1300,1000"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    return new_browser(1300, 1000)
 
 
 def _serve(index: Path, policy: Path, queue: Path, token_file: Path, port: int) -> subprocess.Popen:
@@ -95,7 +82,7 @@ def test_review_session_in_a_browser_survives_kill_9_and_trains(built_index, tin
     port = _port()
     server = _serve(built_index, policy, queue, tmp_path / "token", port)
     url = f"http://127.0.0.1:{port}"
-    shots = Path(os.environ.get("DCAR_SCREENSHOT_DIR") or tmp_path)
+    shots = screenshot_dir(tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     try:
         colours = [(220, 30, 30), (30, 200, 60), (40, 60, 220), (230, 210, 40)]
