@@ -29,10 +29,6 @@ TOKEN = "session-token-0123456789"
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def _browser():
-    return new_browser(1300, 1000)
-
-
 def _serve(index: Path, policy: Path, queue: Path, token_file: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "dcar", "serve", str(index), "--port", str(port), "--policy", str(policy),
@@ -70,7 +66,7 @@ def test_review_session_in_a_browser_survives_kill_9_and_trains(built_index, tin
     import httpx
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = _browser()
+    driver = new_browser(1300, 1000)
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({
         "task": "knn", "score": "top1", "lambda_hi": 0.9999, "lambda_lo": -1.0, "target_precision": 0.9,
@@ -83,7 +79,6 @@ def test_review_session_in_a_browser_survives_kill_9_and_trains(built_index, tin
     server = _serve(built_index, policy, queue, tmp_path / "token", port)
     url = f"http://127.0.0.1:{port}"
     shots = screenshot_dir(tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
     try:
         colours = [(220, 30, 30), (30, 200, 60), (40, 60, 220), (230, 210, 40)]
         for c in colours:  # the operator's pipeline matches new photos; uncertain ones are queued
