@@ -5,12 +5,17 @@ from __future__ import annotations
 from dcar.cli import main
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of `dcar ARGS`."""
+def cli_status(args: list[str]) -> int:
+    """The exit status of `dcar ARGS` (its output goes where the test's output goes)."""
     try:
         main(args)
-        code = 0
     except SystemExit as exit_:
-        code = exit_.code or 0
+        return exit_.code or 0
+    return 0
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `dcar ARGS`."""
+    code = cli_status(args)
     out = capsys.readouterr()
     return code, out.out, out.err

@@ -8,18 +8,14 @@ from pathlib import Path
 import pytest
 
 from browser_helpers import browser, screenshot_dir  # noqa: F401  (browser: a fixture)
-from cli_helpers import run_cli
-from dcar.cli import main
+from cli_helpers import cli_status, run_cli
 
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory) -> Path:
     """One demo run (one epoch), shared by the tests of its outputs."""
     out = tmp_path_factory.mktemp("demo") / "out"
-    try:
-        main(["demo", "--out", str(out), "--epochs", "1"])
-    except SystemExit as exit_:
-        assert not exit_.code, f"dcar demo exited {exit_.code}"
+    assert cli_status(["demo", "--out", str(out), "--epochs", "1"]) == 0
     return out
 
 
